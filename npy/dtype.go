@@ -1,0 +1,526 @@
+package npy
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// DType is an element type as numpy describes it in a header's descr: a
+// scalar type (Kind, Size, Order, Unit) or a structured record (Fields).
+//
+// A DType made by this package is normalised the way numpy normalises
+// dtype.str: one-byte, bytes and void types have Order '|'; '=' becomes the
+// host's order. The zero DType is invalid.
+type DType struct {
+	// Order is '<' (little-endian), '>' (big-endian) or '|' (not applicable).
+	Order byte
+	// Kind is numpy's type code: 'b' bool, 'i' signed int, 'u' unsigned int,
+	// 'f' float, 'c' complex, 'M' datetime64, 'm' timedelta64, 'S' bytes,
+	// 'U' unicode (UCS-4), 'V' void or record, 'O' Python object.
+	Kind byte
+	// Size is the itemsize in bytes (for 'U' four times the character count).
+	Size int
+	// Unit is a datetime64/timedelta64 unit such as "ns" or "10s"; "" is the
+	// generic unit.
+	Unit string
+	// Fields is non-nil for a structured dtype (Kind 'V'), in offset order,
+	// including numpy's ('', '|V<n>') padding entries.
+	Fields []Field
+}
+
+// Field is one entry of a structured dtype.
+type Field struct {
+	Name  string
+	Title string // "" when the field has no title
+	Type  DType
+	Shape []int // a subarray field's shape; nil for a scalar field
+	// Offset is the field's byte offset in the record, set by NewStruct.
+	Offset int
+}
+
+// Size is the bytes the field occupies: the element size times its shape.
+func (f Field) Size() int {
+	n := f.Type.Size
+	for _, d := range f.Shape {
+		n *= d
+	}
+	return n
+}
+
+// IsPadding reports whether f is numpy's unnamed void padding entry, which
+// aligned records use and which numpy drops when it reads the header.
+func (f Field) IsPadding() bool {
+	return f.Name == "" && f.Title == "" && f.Type.Kind == 'V' && f.Type.Fields == nil && f.Shape == nil
+}
+
+// littleEndianHost is the byte order '=' stands for.
+var littleEndianHost = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+func nativeOrder() byte {
+	if littleEndianHost {
+		return '<'
+	}
+	return '>'
+}
+
+func scalar(kind byte, size int) DType {
+	t := DType{Order: nativeOrder(), Kind: kind, Size: size}
+	if size == 1 || kind == 'S' || kind == 'V' || kind == 'b' || kind == 'O' {
+		t.Order = '|'
+	}
+	return t
+}
+
+// The fixed-size scalar types, in the host's byte order.
+var (
+	Bool       = scalar('b', 1)
+	Int8       = scalar('i', 1)
+	Int16      = scalar('i', 2)
+	Int32      = scalar('i', 4)
+	Int64      = scalar('i', 8)
+	Uint8      = scalar('u', 1)
+	Uint16     = scalar('u', 2)
+	Uint32     = scalar('u', 4)
+	Uint64     = scalar('u', 8)
+	Float16    = scalar('f', 2)
+	Float32    = scalar('f', 4)
+	Float64    = scalar('f', 8)
+	Complex64  = scalar('c', 8)
+	Complex128 = scalar('c', 16)
+)
+
+// Bytes is numpy's 'S<n>' (fixed-size, NUL-padded bytes).
+func Bytes(n int) DType { return scalar('S', n) }
+
+// Unicode is numpy's 'U<n>': n UCS-4 characters.
+func Unicode(n int) DType { t := scalar('U', 4*n); return t }
+
+// Void is numpy's 'V<n>': n opaque bytes.
+func Void(n int) DType { return scalar('V', n) }
+
+// NewStruct builds a structured dtype from fields in order, packed (each
+// field's offset is the sum of the sizes before it, as numpy lays out a
+// descr list); padding fields keep aligned layouts. It checks names.
+func NewStruct(fields ...Field) (DType, error) {
+	seen := make(map[string]bool, len(fields))
+	out := make([]Field, len(fields))
+	off := 0
+	for i, f := range fields {
+		if err := f.Type.valid(); err != nil {
+			return DType{}, fmt.Errorf("field %q: %w", f.Name, err)
+		}
+		if f.Name == "" && !f.IsPadding() {
+			return DType{}, fmt.Errorf("%w: field %d has an empty name", ErrDescr, i)
+		}
+		for _, name := range []string{f.Name, f.Title} {
+			if name != "" && seen[name] {
+				return DType{}, fmt.Errorf("%w: duplicate field name %q", ErrDescr, name)
+			}
+			seen[name] = name != ""
+		}
+		size, ok := mulCheck(f.Type.Size, f.Shape)
+		if !ok {
+			return DType{}, fmt.Errorf("%w: field %q: subarray shape %v", ErrDescr, f.Name, f.Shape)
+		}
+		f.Shape = clone(f.Shape)
+		f.Offset = off
+		out[i] = f
+		if off += size; off < 0 || off > maxItemSize {
+			return DType{}, fmt.Errorf("%w: record larger than %d bytes", ErrDescr, maxItemSize)
+		}
+	}
+	return DType{Order: '|', Kind: 'V', Size: off, Fields: out}, nil
+}
+
+// maxItemSize caps an element's size, as numpy caps itemsize to a C int.
+const maxItemSize = math.MaxInt32
+
+func mulCheck(n int, dims []int) (int, bool) {
+	for _, d := range dims {
+		if d < 0 || (d != 0 && n > maxItemSize/d) {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
+}
+
+func clone(s []int) []int {
+	if s == nil {
+		return nil
+	}
+	return append([]int{}, s...)
+}
+
+// IsStructured reports whether t is a record type with fields.
+func (t DType) IsStructured() bool { return t.Fields != nil }
+
+// HasObject reports whether t or any field holds Python objects.
+func (t DType) HasObject() bool {
+	if t.Kind == 'O' {
+		return true
+	}
+	for _, f := range t.Fields {
+		if f.Type.HasObject() {
+			return true
+		}
+	}
+	return false
+}
+
+// Equal reports whether t and u describe the same layout and names.
+func (t DType) Equal(u DType) bool { return t.Descr() == u.Descr() }
+
+// TypeStr is numpy's dtype.str for a scalar type ("<f8", "|S10", "<M8[ns]");
+// for a structured type it is "|V<size>", as numpy's is.
+func (t DType) TypeStr() string {
+	switch {
+	case t.Kind == 'O':
+		return "|O"
+	case t.Fields != nil:
+		return "|V" + strconv.Itoa(t.Size)
+	}
+	n := t.Size
+	if t.Kind == 'U' {
+		n /= 4
+	}
+	s := string([]byte{t.Order, t.Kind}) + strconv.Itoa(n)
+	if t.Unit != "" {
+		s += "[" + t.Unit + "]"
+	}
+	return s
+}
+
+// Descr is the Python repr of the descr numpy writes for t: a quoted type
+// string, or for a record the list repr of dtype.descr.
+func (t DType) Descr() string {
+	if t.Fields == nil {
+		return pyStr(t.TypeStr())
+	}
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, f := range t.Fields {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		if f.Title != "" {
+			b.WriteString("(" + pyStr(f.Title) + ", " + pyStr(f.Name) + ")")
+		} else {
+			b.WriteString(pyStr(f.Name))
+		}
+		b.WriteString(", " + f.Type.Descr())
+		if f.Shape != nil {
+			b.WriteString(", " + pyTuple(f.Shape))
+		}
+		b.WriteByte(')')
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// String is the type string for a scalar type and the descr list for a
+// record, the forms numpy's np.dtype() accepts.
+func (t DType) String() string {
+	if t.Fields == nil {
+		return t.TypeStr()
+	}
+	return t.Descr()
+}
+
+// ParseDType parses a dtype written as numpy accepts it in a header: a type
+// string, bare or quoted ("<f8", "'<f8'", "u1", "S10", "M8[ns]"), or a
+// Python list of fields ("[('chr', 'S10'), ('pos', '<i4')]").
+func ParseDType(s string) (DType, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || !strings.ContainsAny(s[:1], "'\"[(") {
+		return parseTypeStr(s)
+	}
+	v, err := parseLiteral(s)
+	if err != nil {
+		return DType{}, fmt.Errorf("%w: %v", ErrDescr, err)
+	}
+	return dtypeFromLit(v)
+}
+
+// MustDType is ParseDType for constants in programs; it panics on error.
+func MustDType(s string) DType {
+	t, err := ParseDType(s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func dtypeFromLit(v lit) (DType, error) {
+	switch v.kind {
+	case litStr:
+		return parseTypeStr(v.str)
+	case litList:
+		fields := make([]Field, 0, len(v.elems))
+		for i, e := range v.elems {
+			f, err := fieldFromLit(e)
+			if err != nil {
+				return DType{}, fmt.Errorf("field %d: %w", i, err)
+			}
+			fields = append(fields, f)
+		}
+		return NewStruct(fields...)
+	case litTuple:
+		return DType{}, fmt.Errorf("%w: a subarray descr at top level is not supported", ErrDescr)
+	}
+	return DType{}, fmt.Errorf("%w: descr is a %v, want a str or a list", ErrDescr, v.kind)
+}
+
+func fieldFromLit(v lit) (Field, error) {
+	if v.kind != litTuple || len(v.elems) < 2 || len(v.elems) > 3 {
+		return Field{}, fmt.Errorf("%w: a field is a tuple (name, descr[, shape])", ErrDescr)
+	}
+	var f Field
+	switch n := v.elems[0]; {
+	case n.kind == litStr:
+		f.Name = n.str
+	case n.kind == litTuple && len(n.elems) == 2 && n.elems[0].kind == litStr && n.elems[1].kind == litStr:
+		f.Title, f.Name = n.elems[0].str, n.elems[1].str
+	default:
+		return Field{}, fmt.Errorf("%w: field name is a %v, want a str or (title, name)", ErrDescr, n.kind)
+	}
+	t, err := dtypeFromLit(v.elems[1])
+	if err != nil {
+		return Field{}, fmt.Errorf("field %q: %w", f.Name, err)
+	}
+	f.Type = t
+	if len(v.elems) == 3 {
+		s := v.elems[2]
+		if s.kind == litInt {
+			s = lit{kind: litTuple, elems: []lit{s}}
+		}
+		if f.Shape, err = shapeFromLit(s); err != nil {
+			return Field{}, fmt.Errorf("field %q: %w", f.Name, err)
+		}
+	}
+	return f, nil
+}
+
+// shapeFromLit converts a tuple of non-negative ints; the result is never nil.
+func shapeFromLit(v lit) ([]int, error) {
+	if v.kind != litTuple {
+		return nil, fmt.Errorf("%w: shape is a %v, want a tuple of ints", ErrShape, v.kind)
+	}
+	dims := make([]int, len(v.elems))
+	for i, e := range v.elems {
+		if e.kind != litInt {
+			return nil, fmt.Errorf("%w: dimension %d is a %v, want an int", ErrShape, i, e.kind)
+		}
+		if e.overflow || e.num < 0 || e.num > math.MaxInt {
+			return nil, fmt.Errorf("%w: dimension %d out of range", ErrShape, i)
+		}
+		dims[i] = int(e.num)
+	}
+	return dims, nil
+}
+
+var dtUnits = map[string]bool{"Y": true, "M": true, "W": true, "D": true, "h": true, "m": true,
+	"s": true, "ms": true, "us": true, "μs": true, "ns": true, "ps": true, "fs": true, "as": true, "generic": true}
+
+// parseTypeStr parses one type string such as "<f8", "|S10", "U3", "<M8[ns]".
+func parseTypeStr(s string) (DType, error) {
+	bad := func(why string) (DType, error) {
+		return DType{}, fmt.Errorf("%w: %s: %s", ErrDescr, pyStr(s), why)
+	}
+	rest := s
+	order := byte(0)
+	if rest != "" && strings.IndexByte("<>|=", rest[0]) >= 0 {
+		order, rest = rest[0], rest[1:]
+	}
+	if rest == "" {
+		return bad("no type code")
+	}
+	kind := rest[0]
+	rest = rest[1:]
+	if kind == '?' {
+		kind = 'b'
+	}
+	unit := ""
+	if i := strings.IndexByte(rest, '['); i >= 0 {
+		if kind != 'M' && kind != 'm' {
+			return bad("a unit is only allowed on datetime types")
+		}
+		if !strings.HasSuffix(rest, "]") {
+			return bad("unterminated unit")
+		}
+		unit, rest = rest[i+1:len(rest)-1], rest[:i]
+		u := strings.TrimLeft(unit, "0123456789")
+		if !dtUnits[u] || (u == "generic" && u != unit) {
+			return bad("unknown datetime unit")
+		}
+		if u == "generic" {
+			unit = ""
+		}
+	}
+	n := -1
+	if rest != "" {
+		v, err := strconv.Atoi(rest)
+		if err != nil || v < 0 || v > maxItemSize {
+			return bad("bad size")
+		}
+		n = v
+	}
+	defaultSize := map[byte]int{'b': 1, 'i': 8, 'u': 8, 'f': 8, 'c': 16, 'M': 8, 'm': 8, 'O': 8}
+	sizes := map[byte][]int{'b': {1}, 'i': {1, 2, 4, 8}, 'u': {1, 2, 4, 8}, 'f': {2, 4, 8, 12, 16},
+		'c': {8, 16, 24, 32}, 'M': {8}, 'm': {8}, 'O': {8}}
+	var t DType
+	switch kind {
+	case 'S', 'V', 'U':
+		if n < 0 {
+			return bad("needs a size")
+		}
+		if kind == 'U' {
+			if n > maxItemSize/4 {
+				return bad("bad size")
+			}
+			n *= 4
+		}
+		t = scalar(kind, n)
+	default:
+		allowed, ok := sizes[kind]
+		if !ok {
+			return bad("unknown type code")
+		}
+		if n < 0 {
+			n = defaultSize[kind]
+		}
+		okSize := false
+		for _, a := range allowed {
+			okSize = okSize || a == n
+		}
+		if !okSize {
+			return bad("unsupported size")
+		}
+		t = scalar(kind, n)
+	}
+	t.Unit = unit
+	if t.Order != '|' && (order == '<' || order == '>') {
+		t.Order = order
+	}
+	return t, nil
+}
+
+// valid reports whether t is a usable dtype (the zero DType is not).
+func (t DType) valid() error {
+	if t.Fields != nil {
+		return nil
+	}
+	if t.Kind == 0 || strings.IndexByte("biufcMmSUVO", t.Kind) < 0 || t.Size < 0 ||
+		(t.Kind == 'U' && t.Size%4 != 0) || strings.IndexByte("<>|", t.Order) < 0 {
+		return fmt.Errorf("%w: invalid dtype %+v", ErrDescr, t)
+	}
+	return nil
+}
+
+// MarshalJSON writes the descriptor form of t: the type string, or for a
+// record a list of [name, dtype] / [name, dtype, shape] entries, where name
+// is [title, name] for a titled field.
+func (t DType) MarshalJSON() ([]byte, error) { return json.Marshal(t.jsonValue()) }
+
+func (t DType) jsonValue() any {
+	if t.Fields == nil {
+		return t.TypeStr()
+	}
+	out := make([]any, len(t.Fields))
+	for i, f := range t.Fields {
+		var name any = f.Name
+		if f.Title != "" {
+			name = []string{f.Title, f.Name}
+		}
+		e := []any{name, f.Type.jsonValue()}
+		if f.Shape != nil {
+			e = append(e, f.Shape)
+		}
+		out[i] = e
+	}
+	return out
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (t *DType) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	u, err := dtypeFromJSON(v)
+	if err != nil {
+		return err
+	}
+	*t = u
+	return nil
+}
+
+func dtypeFromJSON(v any) (DType, error) {
+	l, err := jsonToLit(v)
+	if err != nil {
+		return DType{}, err
+	}
+	return dtypeFromLit(l)
+}
+
+// jsonToLit maps a JSON dtype onto the literal form the header parser uses:
+// lists inside a field entry become tuples, a field list stays a list.
+func jsonToLit(v any) (lit, error) {
+	switch v := v.(type) {
+	case string:
+		return lit{kind: litStr, str: v}, nil
+	case []any:
+		l := lit{kind: litList}
+		for _, e := range v {
+			entry, ok := e.([]any)
+			if !ok || len(entry) < 2 || len(entry) > 3 {
+				return lit{}, fmt.Errorf("%w: JSON field entry must be [name, dtype] or [name, dtype, shape]", ErrDescr)
+			}
+			f := lit{kind: litTuple}
+			switch name := entry[0].(type) {
+			case string:
+				f.elems = append(f.elems, lit{kind: litStr, str: name})
+			case []any:
+				t := lit{kind: litTuple}
+				for _, s := range name {
+					str, ok := s.(string)
+					if !ok {
+						return lit{}, fmt.Errorf("%w: JSON field title must be a string", ErrDescr)
+					}
+					t.elems = append(t.elems, lit{kind: litStr, str: str})
+				}
+				f.elems = append(f.elems, t)
+			default:
+				return lit{}, fmt.Errorf("%w: JSON field name must be a string", ErrDescr)
+			}
+			sub, err := jsonToLit(entry[1])
+			if err != nil {
+				return lit{}, err
+			}
+			f.elems = append(f.elems, sub)
+			if len(entry) == 3 {
+				shape, ok := entry[2].([]any)
+				if !ok {
+					return lit{}, fmt.Errorf("%w: JSON field shape must be a list", ErrDescr)
+				}
+				s := lit{kind: litTuple}
+				for _, d := range shape {
+					n, ok := d.(float64)
+					if !ok || n != math.Trunc(n) || n < 0 || n > maxItemSize {
+						return lit{}, fmt.Errorf("%w: JSON field shape must hold non-negative ints", ErrShape)
+					}
+					s.elems = append(s.elems, lit{kind: litInt, num: int64(n)})
+				}
+				f.elems = append(f.elems, s)
+			}
+			l.elems = append(l.elems, f)
+		}
+		return l, nil
+	}
+	return lit{}, fmt.Errorf("%w: JSON dtype must be a string or a list", ErrDescr)
+}
