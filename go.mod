@@ -2,7 +2,10 @@ module github.com/npshm/npshm
 
 go 1.26.0
 
-require github.com/sbinet/npyio v0.6.0
+require (
+	github.com/sbinet/npyio v0.6.0
+	golang.org/x/sys v0.0.0-20210304124612-50617c2ba197
+)
 
 require (
 	github.com/campoy/embedmd v1.0.0 // indirect

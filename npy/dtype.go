@@ -1,6 +1,7 @@
 package npy
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -60,7 +61,8 @@ func (f Field) IsPadding() bool {
 // littleEndianHost is the byte order '=' stands for.
 var littleEndianHost = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
-func nativeOrder() byte {
+// NativeOrder is the host's byte order as numpy writes it: '<' or '>'.
+func NativeOrder() byte {
 	if littleEndianHost {
 		return '<'
 	}
@@ -68,7 +70,7 @@ func nativeOrder() byte {
 }
 
 func scalar(kind byte, size int) DType {
-	t := DType{Order: nativeOrder(), Kind: kind, Size: size}
+	t := DType{Order: NativeOrder(), Kind: kind, Size: size}
 	if size == 1 || kind == 'S' || kind == 'V' || kind == 'b' || kind == 'O' {
 		t.Order = '|'
 	}
@@ -154,6 +156,16 @@ func clone(s []int) []int {
 		return nil
 	}
 	return append([]int{}, s...)
+}
+
+// Field returns the named field of a structured dtype.
+func (t DType) Field(name string) (Field, bool) {
+	for _, f := range t.Fields {
+		if f.Name == name && !f.IsPadding() {
+			return f, true
+		}
+	}
+	return Field{}, false
 }
 
 // IsStructured reports whether t is a record type with fields.
@@ -425,7 +437,15 @@ func (t DType) valid() error {
 // MarshalJSON writes the descriptor form of t: the type string, or for a
 // record a list of [name, dtype] / [name, dtype, shape] entries, where name
 // is [title, name] for a titled field.
-func (t DType) MarshalJSON() ([]byte, error) { return json.Marshal(t.jsonValue()) }
+func (t DType) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // keep "<f8" readable, as numpy writes it
+	if err := enc.Encode(t.jsonValue()); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
 
 func (t DType) jsonValue() any {
 	if t.Fields == nil {

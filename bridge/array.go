@@ -1,0 +1,226 @@
+package bridge
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+
+	"github.com/npshm/npshm/npy"
+)
+
+// Array is a segment (or file) holding one .npy image: numpy's header, then
+// the data at a 64-byte-aligned offset. The bytes are exactly what np.save
+// writes, so numpy maps them with np.load(path, mmap_mode='r') as well as
+// with the npshm Python package, and Python's SharedMemory(name) attaches.
+//
+// Close and Unlink follow Segment's rules: everyone closes, the owner
+// unlinks.
+type Array struct {
+	seg    *Segment
+	header npy.Header
+	nbytes int64
+}
+
+// CreateArray creates a segment holding a zero-filled array described by h
+// (dtype, shape, order; Version and DataOffset are ignored). An empty name
+// picks a fresh "psm_" name. The segment is mapped read-write.
+func CreateArray(name string, h npy.Header) (*Array, error) {
+	hdr, nbytes, err := encodeImage(h)
+	if err != nil {
+		return nil, fmt.Errorf("create array %q: %w", name, err)
+	}
+	seg, err := CreateSegment(name, int64(len(hdr))+nbytes)
+	if err != nil {
+		return nil, err
+	}
+	return fillHeader(seg, hdr, h, nbytes), nil
+}
+
+// CreateFile is CreateArray for a .npy file at path (created exclusively,
+// 0600, its space reserved), for arrays kept on disk or bigger than RAM.
+func CreateFile(path string, h npy.Header) (*Array, error) {
+	hdr, nbytes, err := encodeImage(h)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	size := int64(len(hdr)) + nbytes
+	f, err := createFile(path, size)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	seg := &Segment{name: path, path: path, mode: ReadWrite, created: true, file: f}
+	if seg.data, err = mapFile(f, size, ReadWrite); err != nil {
+		seg.discard()
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	return fillHeader(seg, hdr, h, nbytes), nil
+}
+
+func encodeImage(h npy.Header) (hdr []byte, nbytes int64, err error) {
+	if hdr, err = h.Encode(); err != nil {
+		return nil, 0, err
+	}
+	if nbytes, err = h.NBytes(); err != nil {
+		return nil, 0, err
+	}
+	if nbytes > maxSegment-int64(len(hdr)) {
+		return nil, 0, fmt.Errorf("%w: %d data bytes", ErrInvalidSize, nbytes)
+	}
+	return hdr, nbytes, nil
+}
+
+const maxSegment = int64(^uint(0) >> 1)
+
+func fillHeader(seg *Segment, hdr []byte, h npy.Header, nbytes int64) *Array {
+	copy(seg.data, hdr)
+	h.Shape = append([]int{}, h.Shape...)
+	h.Version = npy.Version{Major: hdr[6], Minor: hdr[7]}
+	h.DataOffset = len(hdr)
+	return &Array{seg: seg, header: h, nbytes: nbytes}
+}
+
+// OpenArray maps the named segment and checks that it holds an npy image
+// whose data fits inside it. A missing name wraps os.ErrNotExist; a bad
+// image wraps an npy sentinel or ErrTruncated.
+func OpenArray(name string, mode Mode) (*Array, error) {
+	seg, err := OpenSegment(name, mode)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newArray(seg)
+	if err != nil {
+		seg.Close()
+		return nil, fmt.Errorf("open array %q: %w", seg.name, err)
+	}
+	return a, nil
+}
+
+// OpenFile maps a .npy file in place, as np.load(path, mmap_mode) does.
+func OpenFile(path string, mode Mode) (*Array, error) {
+	seg, err := openPath(path, path, mode)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	a, err := newArray(seg)
+	if err != nil {
+		seg.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return a, nil
+}
+
+func newArray(seg *Segment) (*Array, error) {
+	h, err := parseMapped(seg.data)
+	if err != nil {
+		return nil, err
+	}
+	nbytes, err := h.NBytes()
+	if err != nil {
+		return nil, err
+	}
+	if avail := int64(len(seg.data) - h.DataOffset); nbytes > avail {
+		return nil, fmt.Errorf("%w: %s %s needs %d data bytes after a %d-byte header, segment is %d bytes",
+			ErrTruncated, h.DType, shapeString(h.Shape), nbytes, h.DataOffset, len(seg.data))
+	}
+	return &Array{seg: seg, header: h, nbytes: nbytes}, nil
+}
+
+// parseMapped parses a header in mapped memory. If another process
+// truncates the file under us, reading it faults; that becomes an error
+// rather than a crash.
+func parseMapped(b []byte) (h npy.Header, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			h, err = npy.Header{}, fmt.Errorf("%w: fault reading the header (segment truncated?)", ErrTruncated)
+		}
+	}()
+	return npy.ParseHeader(b)
+}
+
+func shapeString(s []int) string { return fmt.Sprint(s) }
+
+// Header describes the array: dtype, order, shape, and where data starts.
+func (a *Array) Header() npy.Header {
+	h := a.header
+	h.Shape = append([]int{}, h.Shape...)
+	return h
+}
+
+// DType is the array's element type; for records its Fields give each
+// field's offset and size within an element.
+func (a *Array) DType() npy.DType { return a.header.DType }
+
+// Shape is the array's shape (a copy).
+func (a *Array) Shape() []int { return append([]int{}, a.header.Shape...) }
+
+// Len is the number of elements.
+func (a *Array) Len() int {
+	if a.header.DType.Size == 0 {
+		n, _ := a.header.Len()
+		return int(n)
+	}
+	return int(a.nbytes / int64(a.header.DType.Size))
+}
+
+// Name is the segment's name (the path, for a file).
+func (a *Array) Name() string { return a.seg.name }
+
+// Segment is the mapping behind the array.
+func (a *Array) Segment() *Segment { return a.seg }
+
+// Data is the array's bytes in its order (C, or Fortran when the header
+// says so): Len() elements of DType().Size bytes. nil after Close.
+func (a *Array) Data() []byte {
+	b := a.seg.Bytes()
+	if b == nil {
+		return nil
+	}
+	off := int64(a.header.DataOffset)
+	return b[off : off+a.nbytes : off+a.nbytes]
+}
+
+// Image is the whole .npy image: header and data, as np.save writes it.
+func (a *Array) Image() []byte {
+	b := a.seg.Bytes()
+	if b == nil {
+		return nil
+	}
+	end := int64(a.header.DataOffset) + a.nbytes
+	return b[:end:end]
+}
+
+// Descriptor describes the array for another process.
+func (a *Array) Descriptor() Descriptor {
+	d := Descriptor{
+		Name:         a.seg.name,
+		DType:        a.header.DType,
+		Shape:        a.Shape(),
+		FortranOrder: a.header.FortranOrder,
+		Offset:       int64(a.header.DataOffset),
+		NBytes:       a.nbytes,
+		Size:         int64(a.header.DataOffset) + a.nbytes,
+	}
+	if b := a.seg.Bytes(); b != nil {
+		d.Size = int64(len(b))
+	}
+	if a.seg.path != segmentPath(a.seg.name) {
+		d.Path = a.seg.path
+	}
+	return d
+}
+
+// Close unmaps the array. It does not unlink; calling it again does nothing.
+func (a *Array) Close() error { return a.seg.Close() }
+
+// Unlink removes the array's name (or file). Mapped views stay valid until
+// closed.
+func (a *Array) Unlink() error { return a.seg.Unlink() }
+
+// checkOpen returns os.ErrClosed after Close.
+func (a *Array) checkOpen() error {
+	if a.seg.Bytes() == nil {
+		return fmt.Errorf("array %q: %w", a.seg.name, os.ErrClosed)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package bridge
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/npshm/npshm/npy"
+)
+
+// Descriptor tells another process where an array is and what it holds. It
+// travels as one line of JSON, e.g.
+//
+//	{"name":"psm_1a2b3c4d","dtype":"<f8","shape":[1000,3],"fortran_order":false,"offset":128,"nbytes":24000,"size":24128}
+//
+// dtype is numpy's descr: a type string, or for a record a list of
+// [name, dtype] and [name, dtype, shape] entries. offset is where the data
+// starts in the segment, nbytes the data's length and size the segment's.
+// path is present only for an array in a file outside the segment
+// directory. The header in the segment stays the authority: opening by
+// descriptor checks that they agree.
+type Descriptor struct {
+	Name         string    `json:"name"`
+	Path         string    `json:"path,omitempty"`
+	DType        npy.DType `json:"dtype"`
+	Shape        []int     `json:"shape"`
+	FortranOrder bool      `json:"fortran_order"`
+	Offset       int64     `json:"offset"`
+	NBytes       int64     `json:"nbytes"`
+	Size         int64     `json:"size"`
+}
+
+// String is the descriptor as one JSON line (no newline).
+func (d Descriptor) String() string {
+	if d.Shape == nil {
+		d.Shape = []int{}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(d); err != nil { // a DType made by npy always marshals
+		return fmt.Sprintf(`{"error":%q}`, err.Error())
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// ParseDescriptor reads a descriptor from JSON and checks its fields.
+func ParseDescriptor(b []byte) (Descriptor, error) {
+	var d Descriptor
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&d); err != nil {
+		return Descriptor{}, fmt.Errorf("%w: %v", ErrDescriptor, err)
+	}
+	if d.Path == "" {
+		if _, err := CleanName(d.Name); err != nil {
+			return Descriptor{}, fmt.Errorf("%w: %w", ErrDescriptor, err)
+		}
+	}
+	h := npy.Header{DType: d.DType, Shape: d.Shape}
+	if d.Shape == nil {
+		return Descriptor{}, fmt.Errorf("%w: no shape", ErrDescriptor)
+	}
+	if n, err := h.NBytes(); err != nil || n != d.NBytes || d.Offset < 0 || d.Offset > d.Size-d.NBytes {
+		return Descriptor{}, fmt.Errorf("%w: dtype, shape, offset, nbytes and size disagree", ErrDescriptor)
+	}
+	return d, nil
+}
+
+// OpenDescriptor opens the array a descriptor names (its path if it has
+// one) and checks that the segment's header matches it, so a stale
+// descriptor for a reused name is an error, not a misread.
+func OpenDescriptor(d Descriptor, mode Mode) (*Array, error) {
+	var a *Array
+	var err error
+	if d.Path != "" {
+		a, err = OpenFile(d.Path, mode)
+	} else {
+		a, err = OpenArray(d.Name, mode)
+	}
+	if err != nil {
+		return nil, err
+	}
+	h := a.header
+	if !h.DType.Equal(d.DType) || h.FortranOrder != d.FortranOrder || !reflect.DeepEqual(h.Shape, d.Shape) ||
+		int64(h.DataOffset) != d.Offset || a.nbytes != d.NBytes {
+		a.Close()
+		return nil, fmt.Errorf("open %q: %w: segment holds %s %v, descriptor says %s %v",
+			d.Name, ErrDescriptor, h.DType, h.Shape, d.DType, d.Shape)
+	}
+	return a, nil
+}

@@ -1,0 +1,38 @@
+// Package bridge shares numpy arrays between processes through POSIX shared
+// memory, with no copy, in the same names and byte layout Python uses.
+//
+// # Segments
+//
+// A segment is a file in /dev/shm (or $NPSHM_DIR): what shm_open creates and
+// what Python's multiprocessing.shared_memory.SharedMemory(name) opens. Names
+// follow Python's: an optional leading '/', then up to 255 bytes with no '/',
+// NUL or ".."; auto names are "psm_" and 8 random hex digits (also valid on
+// macOS, whose limit is 30 bytes). Segments are created with
+// O_CREAT|O_EXCL and mode 0600, and their memory is reserved at create
+// (fallocate), so a full /dev/shm is an ErrNoSpace error then, never a
+// SIGBUS later.
+//
+// # Layout
+//
+// An array segment holds exactly the bytes np.save writes:
+//
+//	0              .npy header (magic, version, length, dict, padding)
+//	DataOffset     data: Len() elements, C order or Fortran order,
+//	               DataOffset a multiple of 64
+//	DataOffset+N   end of the segment (N = shape product x itemsize)
+//
+// So numpy attaches with np.load("/dev/shm/NAME", mmap_mode="r"), with
+// SharedMemory(NAME) and numpy's header reader, or with the npshm Python
+// package, and the array describes itself: no shape or dtype passed out of
+// band. The same layout works on any file path (CreateFile, OpenFile) for
+// arrays kept on disk.
+//
+// # Who unlinks
+//
+// Every process that opens a segment closes it (Close); exactly one, normally
+// the creator, unlinks it (Unlink) when no new process needs to find it.
+// Unlinking removes the name only: processes that have the segment mapped
+// keep using it, and the memory returns to the system when the last of them
+// closes or exits. A segment that nobody unlinks stays in /dev/shm until
+// reboot; that is what `npshm rm` and `npshm gc` are for.
+package bridge

@@ -1,0 +1,26 @@
+package bridge
+
+import "errors"
+
+// Errors callers can branch on with errors.Is. Missing segments wrap
+// os.ErrNotExist, name clashes os.ErrExist, use after Close os.ErrClosed;
+// malformed images wrap the npy package's sentinels (npy.ErrNotNpy, ...).
+var (
+	// ErrInvalidName: a segment name that is empty, too long, or holds '/',
+	// NUL or "..".
+	ErrInvalidName = errors.New("invalid segment name")
+	// ErrInvalidSize: a segment size that is zero, negative or too large.
+	ErrInvalidSize = errors.New("invalid segment size")
+	// ErrNoSpace: the shared-memory filesystem (or the file's) has no room
+	// for the segment. It is reported at create, never as a SIGBUS later.
+	ErrNoSpace = errors.New("no space for segment")
+	// ErrTruncated: the segment is shorter than its header says its data is.
+	ErrTruncated = errors.New("segment shorter than its array")
+	// ErrDType: a typed view was asked for a type that is not the array's.
+	ErrDType = errors.New("dtype mismatch")
+	// ErrReadOnly: a write was asked of an array opened read-only.
+	ErrReadOnly = errors.New("array is read-only")
+	// ErrDescriptor: a descriptor that is malformed or does not match the
+	// segment it names.
+	ErrDescriptor = errors.New("bad descriptor")
+)

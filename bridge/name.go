@@ -1,0 +1,63 @@
+package bridge
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DefaultDir is where POSIX shared memory lives on Linux: shm_open("/NAME")
+// is open("/dev/shm/NAME"), so Python's SharedMemory(name) and ours meet there.
+const DefaultDir = "/dev/shm"
+
+// DirEnv names the environment variable that moves segments to another
+// directory (a size-limited tmpfs, a disk for arrays bigger than RAM).
+// Segments there are not visible to Python's SharedMemory, only to npshm
+// and np.load(path, mmap_mode=...).
+const DirEnv = "NPSHM_DIR"
+
+// maxNameLen is NAME_MAX on Linux. macOS allows only 30 bytes (PSHMNAMLEN),
+// which auto names ("psm_" + 8 hex digits) respect.
+const maxNameLen = 255
+
+// Dir is the directory segments are created in and opened from: $NPSHM_DIR
+// if set, else /dev/shm.
+func Dir() string {
+	if d := os.Getenv(DirEnv); d != "" {
+		return d
+	}
+	return DefaultDir
+}
+
+// CleanName validates a segment name as Python's SharedMemory would take it
+// and returns it without its optional leading slash.
+func CleanName(name string) (string, error) {
+	n := strings.TrimPrefix(name, "/")
+	switch {
+	case n == "":
+		return "", fmt.Errorf("%w %q: empty", ErrInvalidName, name)
+	case len(n) > maxNameLen:
+		return "", fmt.Errorf("%w %q: longer than %d bytes", ErrInvalidName, name, maxNameLen)
+	case strings.ContainsAny(n, "/\x00"):
+		return "", fmt.Errorf("%w %q: contains '/' or NUL", ErrInvalidName, name)
+	case strings.Contains(n, "..") || n == ".":
+		return "", fmt.Errorf("%w %q: contains '..'", ErrInvalidName, name)
+	}
+	return n, nil
+}
+
+// NewName returns a fresh name as Python's SharedMemory makes them:
+// "psm_" and 8 random hex digits.
+func NewName() string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error()) // never on Linux >= 3.17
+	}
+	return "psm_" + hex.EncodeToString(b[:])
+}
+
+// segmentPath is the file behind a validated name.
+func segmentPath(name string) string { return filepath.Join(Dir(), name) }

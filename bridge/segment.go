@@ -1,0 +1,219 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sync"
+)
+
+// Mode says how a segment is mapped.
+type Mode int
+
+const (
+	// ReadOnly maps PROT_READ: the process cannot change the data, and a
+	// write through a view faults. Use it for data others produced.
+	ReadOnly Mode = iota
+	// ReadWrite maps PROT_READ|PROT_WRITE, shared: writes are seen by every
+	// process that maps the segment.
+	ReadWrite
+)
+
+// Segment is one mapped POSIX shared-memory object (a file under Dir()) or,
+// for arrays on disk, one mapped file.
+//
+// Ownership follows Python's SharedMemory: every process that opens a
+// segment calls Close when done with it; exactly one (normally the creator)
+// calls Unlink, after which the name is gone and the memory is freed once
+// the last mapping closes. Close does not unlink, and a segment outlives the
+// process that made it until it is unlinked.
+//
+// A Segment is safe for concurrent use. Slices from Bytes, and views made
+// from them, must not be used after Close: the memory is unmapped then. A
+// forgotten Segment is not unmapped by the garbage collector, because views
+// into it are invisible to the collector and would fault.
+type Segment struct {
+	name    string // without a leading slash; the path for file-backed segments
+	path    string
+	mode    Mode
+	created bool
+
+	mu   sync.Mutex
+	file *os.File
+	data []byte
+}
+
+// CreateSegment creates a new segment of size bytes, zero-filled, with
+// O_CREAT|O_EXCL and mode 0600, and maps it read-write. An empty name picks
+// a fresh "psm_" name. The memory is reserved now: when the filesystem is
+// full the error wraps ErrNoSpace and nothing is left behind.
+func CreateSegment(name string, size int64) (*Segment, error) {
+	if size <= 0 || size > math.MaxInt {
+		return nil, fmt.Errorf("create segment %q: %w: %d bytes", name, ErrInvalidSize, size)
+	}
+	s, err := createNamed(name, func(path string) (*os.File, error) { return createFile(path, size) })
+	if err != nil {
+		return nil, err
+	}
+	if s.data, err = mapFile(s.file, size, ReadWrite); err != nil {
+		s.discard()
+		return nil, fmt.Errorf("create segment %q: %w", s.name, err)
+	}
+	return s, nil
+}
+
+// createNamed runs create on the path of name (or of fresh names until one
+// is free) and returns an unmapped read-write Segment.
+func createNamed(name string, create func(path string) (*os.File, error)) (*Segment, error) {
+	auto := name == ""
+	for attempt := 0; ; attempt++ {
+		n := name
+		if auto {
+			n = NewName()
+		}
+		clean, err := CleanName(n)
+		if err != nil {
+			return nil, fmt.Errorf("create segment: %w", err)
+		}
+		path := segmentPath(clean)
+		f, err := create(path)
+		if auto && errors.Is(err, os.ErrExist) && attempt < 100 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create segment %q: %w", clean, err)
+		}
+		return &Segment{name: clean, path: path, mode: ReadWrite, created: true, file: f}, nil
+	}
+}
+
+// createFile makes path exclusively (0600) and reserves size bytes; on
+// failure it removes what it made.
+func createFile(path string, size int64) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	if err := reserve(f, size); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("reserve %d bytes: %w", size, err)
+	}
+	return f, nil
+}
+
+// unwrapPath drops os.PathError's path, which our messages name already.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// OpenSegment maps an existing segment in full. A missing name wraps
+// os.ErrNotExist.
+func OpenSegment(name string, mode Mode) (*Segment, error) {
+	clean, err := CleanName(name)
+	if err != nil {
+		return nil, fmt.Errorf("open segment: %w", err)
+	}
+	s, err := openPath(clean, segmentPath(clean), mode)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %q: %w", clean, err)
+	}
+	return s, nil
+}
+
+func openPath(name, path string, mode Mode) (*Segment, error) {
+	flag := os.O_RDONLY
+	if mode == ReadWrite {
+		flag = os.O_RDWR
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("not a regular file")
+	}
+	data, err := mapFile(f, st.Size(), mode)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &Segment{name: name, path: path, mode: mode, file: f, data: data}, nil
+}
+
+// Name is the segment's name without a leading slash, as Python's
+// SharedMemory.name reports it (the path, for a file-backed segment).
+func (s *Segment) Name() string { return s.name }
+
+// Path is the file behind the segment.
+func (s *Segment) Path() string { return s.path }
+
+// Mode is how the segment is mapped.
+func (s *Segment) Mode() Mode { return s.mode }
+
+// Bytes is the whole mapped segment; nil after Close.
+func (s *Segment) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// Size is the mapped length in bytes.
+func (s *Segment) Size() int64 { return int64(len(s.Bytes())) }
+
+// Close unmaps the segment and closes its descriptor. It does not unlink.
+// Calling Close again does nothing.
+func (s *Segment) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.file == nil {
+		return nil
+	}
+	err := unmap(s.data)
+	if cerr := s.file.Close(); err == nil {
+		err = cerr
+	}
+	s.data, s.file = nil, nil
+	if err != nil {
+		return fmt.Errorf("close segment %q: %w", s.name, err)
+	}
+	return nil
+}
+
+// Unlink removes the segment's name; processes that have it mapped keep
+// their mapping until they close it. Call it once, from the owner.
+func (s *Segment) Unlink() error {
+	if err := os.Remove(s.path); err != nil {
+		return fmt.Errorf("unlink segment %q: %w", s.name, unwrapPath(err))
+	}
+	return nil
+}
+
+// discard closes and removes a segment this call just created.
+func (s *Segment) discard() {
+	s.Close()
+	os.Remove(s.path)
+}
+
+// Unlink removes the named segment. A missing name wraps os.ErrNotExist.
+func Unlink(name string) error {
+	clean, err := CleanName(name)
+	if err != nil {
+		return fmt.Errorf("unlink segment: %w", err)
+	}
+	if err := os.Remove(segmentPath(clean)); err != nil {
+		return fmt.Errorf("unlink segment %q: %w", clean, unwrapPath(err))
+	}
+	return nil
+}
