@@ -1,0 +1,97 @@
+"""Segments: files in /dev/shm (or $NPSHM_DIR), opened with os.open and mmap.
+
+Nothing here goes through multiprocessing.shared_memory, so no segment is
+ever registered with multiprocessing's resource tracker: attaching never
+unlinks at exit and never prints "leaked shared_memory" warnings.
+"""
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import secrets
+
+DEFAULT_DIR = "/dev/shm"
+MAX_NAME_LEN = 255
+
+
+def shm_dir() -> str:
+    """Where segments live: $NPSHM_DIR if set, else /dev/shm."""
+    return os.environ.get("NPSHM_DIR") or DEFAULT_DIR
+
+
+def clean_name(name: str) -> str:
+    """Validate a segment name as SharedMemory takes it; drop a leading '/'."""
+    if not isinstance(name, str):
+        raise TypeError(f"segment name must be a str, not {type(name).__name__}")
+    n = name[1:] if name.startswith("/") else name
+    if not n:
+        raise ValueError(f"invalid segment name {name!r}: empty")
+    if len(n.encode()) > MAX_NAME_LEN:
+        raise ValueError(f"invalid segment name {name!r}: longer than {MAX_NAME_LEN} bytes")
+    if "/" in n or "\0" in n:
+        raise ValueError(f"invalid segment name {name!r}: contains '/' or NUL")
+    if ".." in n or n == ".":
+        raise ValueError(f"invalid segment name {name!r}: contains '..'")
+    return n
+
+
+def new_name() -> str:
+    """A fresh name as SharedMemory makes them: 'psm_' and 8 hex digits."""
+    return "psm_" + secrets.token_hex(4)
+
+
+def segment_path(name: str) -> str:
+    return os.path.join(shm_dir(), clean_name(name))
+
+
+def open_map(path: str, what: str, writable: bool) -> mmap.mmap:
+    """Map a whole existing file, shared; read-only unless writable."""
+    try:
+        fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, f"no segment {what} in {os.path.dirname(path)}", path) from None
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            from ._format import SegmentError
+
+            raise SegmentError(f"{what}: segment is empty")
+        access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
+        return mmap.mmap(fd, size, access=access)
+    finally:
+        os.close(fd)
+
+
+def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
+    """Create a segment exclusively (0600), reserve its memory, map it.
+
+    A full filesystem raises OSError(ENOSPC) here, never SIGBUS later, and
+    leaves nothing behind. Returns (name, path, mapping).
+    """
+    if size <= 0:
+        raise ValueError(f"segment size must be positive, not {size}")
+    for _ in range(100):
+        n = clean_name(name) if name is not None else new_name()
+        path = os.path.join(shm_dir(), n)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if name is not None:
+                raise FileExistsError(errno.EEXIST, f"segment {n!r} already exists", path) from None
+            continue
+        try:
+            try:
+                os.posix_fallocate(fd, 0, size)
+            except OSError as e:
+                if e.errno in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                    os.ftruncate(fd, size)
+                else:
+                    raise OSError(e.errno, f"cannot reserve {size} bytes for segment {n!r}: {e.strerror}", path) from None
+            return n, path, mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
+        except BaseException:
+            os.unlink(path)
+            raise
+        finally:
+            os.close(fd)
+    raise FileExistsError(errno.EEXIST, "could not find a free segment name")
