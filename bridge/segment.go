@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sync"
 )
 
@@ -103,14 +104,24 @@ func createFile(path string, size int64) (*os.File, error) {
 	return f, nil
 }
 
-// unwrapPath drops os.PathError's path, which our messages name already.
+// unwrapPath drops os.PathError's path, which our messages name already,
+// and says "no such segment" for ENOENT (still matching os.ErrNotExist).
 func unwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return pe.Err
+		err = pe.Err
+		if errors.Is(err, os.ErrNotExist) {
+			return notFound{filepath.Dir(pe.Path)}
+		}
 	}
 	return err
 }
+
+// notFound is a missing segment; errors.Is(err, os.ErrNotExist) holds.
+type notFound struct{ dir string }
+
+func (e notFound) Error() string        { return "no such segment in " + e.dir }
+func (e notFound) Is(target error) bool { return target == os.ErrNotExist }
 
 // OpenSegment maps an existing segment in full. A missing name wraps
 // os.ErrNotExist.

@@ -296,34 +296,44 @@ func keyList(keys []lit) string {
 
 // ReadHeader reads and parses a header from r, leaving r at the data.
 func ReadHeader(r io.Reader) (Header, error) {
-	buf := make([]byte, prefixLen, prefixLen+4)
-	if n, err := io.ReadFull(r, buf); err != nil {
-		if _, e := HeaderLen(buf[:n]); errors.Is(e, ErrNotNpy) {
-			return Header{}, e
-		}
-		return Header{}, readErr(err)
-	}
-	lenBytes, _, ok := Version{buf[6], buf[7]}.layout()
-	if !ok {
-		return Header{}, fmt.Errorf("%w: %s", ErrVersion, Version{buf[6], buf[7]})
-	}
-	buf = buf[:prefixLen+lenBytes]
-	if _, err := io.ReadFull(r, buf[prefixLen:]); err != nil {
-		return Header{}, readErr(err)
-	}
-	total, err := HeaderLen(buf)
+	raw, err := ReadRawHeader(r)
 	if err != nil {
 		return Header{}, err
 	}
+	return ParseHeader(raw)
+}
+
+// ReadRawHeader reads the header bytes (magic to newline) from r, leaving r
+// at the data. It checks the magic, version and length cap, not the text.
+func ReadRawHeader(r io.Reader) ([]byte, error) {
+	buf := make([]byte, prefixLen, prefixLen+4)
+	if n, err := io.ReadFull(r, buf); err != nil {
+		if _, e := HeaderLen(buf[:n]); errors.Is(e, ErrNotNpy) {
+			return nil, e
+		}
+		return nil, readErr(err)
+	}
+	if _, err := HeaderLen(buf); !errors.Is(err, ErrTruncated) { // magic and version
+		return nil, err
+	}
+	lenBytes, _, _ := Version{buf[6], buf[7]}.layout()
+	buf = buf[:prefixLen+lenBytes]
+	if _, err := io.ReadFull(r, buf[prefixLen:]); err != nil {
+		return nil, readErr(err)
+	}
+	total, err := HeaderLen(buf)
+	if err != nil {
+		return nil, err
+	}
 	if total-len(buf) > 4*DefaultMaxHeaderSize {
-		return Header{}, fmt.Errorf("%w: %d bytes (limit %d)", ErrHeaderTooLarge, total-len(buf), DefaultMaxHeaderSize)
+		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrHeaderTooLarge, total-len(buf), DefaultMaxHeaderSize)
 	}
 	full := make([]byte, total)
 	copy(full, buf)
 	if _, err := io.ReadFull(r, full[len(buf):]); err != nil {
-		return Header{}, readErr(err)
+		return nil, readErr(err)
 	}
-	return ParseHeader(full)
+	return full, nil
 }
 
 func readErr(err error) error {
