@@ -1,0 +1,112 @@
+// Package tests holds npshm's cross-language tests: Go creates segments and
+// real Python processes with real numpy read them, and the other way round.
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/npshm/npshm/internal/shmtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(shmtest.Main(m)) }
+
+// python returns the interpreter to test against: $NPSHM_PYTHON, else the
+// repo's .venv. Without one the tests skip, unless NPSHM_REQUIRE_PYTHON=1
+// (scripts/test sets it), when they fail.
+func python(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv("NPSHM_PYTHON")
+	if py == "" {
+		py, _ = filepath.Abs("../.venv/bin/python")
+	}
+	if _, err := os.Stat(py); err != nil {
+		if os.Getenv("NPSHM_REQUIRE_PYTHON") == "1" {
+			t.Fatalf("no Python at %s (set NPSHM_PYTHON)", py)
+		}
+		t.Skipf("no Python at %s: run scripts/test, or set NPSHM_PYTHON", py)
+	}
+	return py
+}
+
+// runPy runs testdata/xlang.py with args and returns stdout; stderr must be empty.
+func runPy(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python(t), append([]string{"testdata/xlang.py"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("python %v: %v\n%s", args, err, stderr.String())
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("python %v wrote to stderr:\n%s", args, stderr.String())
+	}
+	return stdout.String()
+}
+
+// pyProc is a long-running Python helper spoken to line by line.
+type pyProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Scanner
+	stderr bytes.Buffer
+}
+
+func startPy(t *testing.T, args ...string) *pyProc {
+	t.Helper()
+	p := &pyProc{t: t, cmd: exec.Command(python(t), append([]string{"testdata/xlang.py"}, args...)...)}
+	p.cmd.Stderr = &p.stderr
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		t.Fatalf("StdinPipe: %v", err)
+	}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("StdoutPipe: %v", err)
+	}
+	p.stdout = bufio.NewScanner(out)
+	p.stdout.Buffer(make([]byte, 1<<20), 1<<20)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start python: %v", err)
+	}
+	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	return p
+}
+
+func (p *pyProc) line() string {
+	p.t.Helper()
+	if !p.stdout.Scan() {
+		p.t.Fatalf("python ended early: %v\n%s", p.stdout.Err(), p.stderr.String())
+	}
+	return p.stdout.Text()
+}
+
+func (p *pyProc) send(s string) {
+	p.t.Helper()
+	if _, err := io.WriteString(p.stdin, s+"\n"); err != nil {
+		p.t.Fatalf("write to python: %v\n%s", err, p.stderr.String())
+	}
+}
+
+// wait closes stdin and waits; stderr must be empty.
+func (p *pyProc) wait() {
+	p.t.Helper()
+	p.stdin.Close()
+	if err := p.cmd.Wait(); err != nil {
+		p.t.Fatalf("python: %v\n%s", err, p.stderr.String())
+	}
+	if s := strings.TrimSpace(p.stderr.String()); s != "" {
+		p.t.Errorf("python wrote to stderr:\n%s", s)
+	}
+}
