@@ -204,7 +204,10 @@ func (a *Array) Descriptor() Descriptor {
 	if b := a.seg.Bytes(); b != nil {
 		d.Size = int64(len(b))
 	}
-	if a.seg.path != segmentPath(a.seg.name) {
+	switch {
+	case a.seg.path == "":
+		d.Anonymous = true
+	case a.seg.path != segmentPath(a.seg.name):
 		d.Path = a.seg.path
 	}
 	return d

@@ -1,9 +1,12 @@
 package bridge
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"iter"
 	"reflect"
 	"strings"
 
@@ -22,8 +25,11 @@ import (
 // directory. The header in the segment stays the authority: opening by
 // descriptor checks that they agree.
 type Descriptor struct {
-	Name         string    `json:"name"`
-	Path         string    `json:"path,omitempty"`
+	Name string `json:"name"`
+	Path string `json:"path,omitempty"`
+	// Anonymous marks a memfd-backed array handed over a socket (Send):
+	// it has no name or path; the file descriptor travels with it.
+	Anonymous    bool      `json:"anonymous,omitempty"`
 	DType        npy.DType `json:"dtype"`
 	Shape        []int     `json:"shape"`
 	FortranOrder bool      `json:"fortran_order"`
@@ -46,6 +52,27 @@ func (d Descriptor) String() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
+// ReadDescriptors reads descriptor JSON lines from r (a child's stdout, a
+// pipe) until EOF, yielding each with its parse error; blank lines are
+// skipped. Write them with fmt.Fprintln(w, a.Descriptor()).
+func ReadDescriptors(r io.Reader) iter.Seq2[Descriptor, error] {
+	return func(yield func(Descriptor, error) bool) {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+				continue
+			}
+			if !yield(ParseDescriptor(sc.Bytes())) {
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			yield(Descriptor{}, err)
+		}
+	}
+}
+
 // ParseDescriptor reads a descriptor from JSON and checks its fields.
 func ParseDescriptor(b []byte) (Descriptor, error) {
 	var d Descriptor
@@ -53,7 +80,7 @@ func ParseDescriptor(b []byte) (Descriptor, error) {
 	if err := dec.Decode(&d); err != nil {
 		return Descriptor{}, fmt.Errorf("%w: %v", ErrDescriptor, err)
 	}
-	if d.Path == "" {
+	if d.Path == "" && !d.Anonymous {
 		if _, err := CleanName(d.Name); err != nil {
 			return Descriptor{}, fmt.Errorf("%w: %w", ErrDescriptor, err)
 		}
@@ -82,12 +109,21 @@ func OpenDescriptor(d Descriptor, mode Mode) (*Array, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDescriptor(a, d); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// checkDescriptor fails with ErrDescriptor unless the array's header is the
+// one the descriptor describes.
+func checkDescriptor(a *Array, d Descriptor) error {
 	h := a.header
 	if !h.DType.Equal(d.DType) || h.FortranOrder != d.FortranOrder || !reflect.DeepEqual(h.Shape, d.Shape) ||
 		int64(h.DataOffset) != d.Offset || a.nbytes != d.NBytes {
-		a.Close()
-		return nil, fmt.Errorf("open %q: %w: segment holds %s %v, descriptor says %s %v",
+		return fmt.Errorf("%q: %w: segment holds %s %v, descriptor says %s %v",
 			d.Name, ErrDescriptor, h.DType, h.Shape, d.DType, d.Shape)
 	}
-	return a, nil
+	return nil
 }

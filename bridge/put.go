@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -8,14 +9,22 @@ import (
 	"github.com/npshm/npshm/npy"
 )
 
-// Put copies a .npy stream (a file, a pipe) into a new segment: the header
-// as it is, then the data, so the segment is byte-identical to a .npy file
-// that holds nothing after its data. An empty name picks a fresh "psm_"
-// name. Data is written with write(2)-family calls (copy_file_range or
-// sendfile when src is a file), which fills tmpfs without page-fault
-// overhead. If src is short or anything fails, the segment is removed:
-// nothing half-written is left under the name.
+// Put copies a .npy stream (a file, a pipe) into shared memory and
+// publishes it as name (see Array.Publish): written under a temporary name
+// first, then renamed, so readers of name never see a partial array and a
+// republish replaces it atomically. An empty name picks a fresh "psm_"
+// name. The segment holds the header as it was, then the data, so it is
+// byte-identical to a .npy file that holds nothing after its data, and it
+// is persistent, as published arrays are. Data is written with
+// write(2)-family calls (copy_file_range or sendfile when src is a file),
+// which fills tmpfs without page-fault overhead. If src is short or anything
+// fails, nothing is left behind.
 func Put(name string, src io.Reader) (*Array, error) {
+	if name != "" {
+		if _, err := CleanName(name); err != nil {
+			return nil, fmt.Errorf("put: %w", err)
+		}
+	}
 	raw, err := npy.ReadRawHeader(src)
 	if err != nil {
 		return nil, fmt.Errorf("put: %w", err)
@@ -29,19 +38,41 @@ func Put(name string, src io.Reader) (*Array, error) {
 		return nil, fmt.Errorf("put: %w", err)
 	}
 	size := int64(len(raw)) + nbytes
-	seg, err := createNamed(name, func(path string) (*os.File, error) { return createFile(path, size) })
+	seg, err := createNamed(tempName(), func(path string) (*os.File, error) { return createFile(path, size) })
 	if err != nil {
 		return nil, err
 	}
-	if err := writeImage(seg.file, raw, src, nbytes); err != nil {
+	a := &Array{seg: seg, header: h, nbytes: nbytes}
+	fail := func(err error) (*Array, error) {
 		seg.discard()
-		return nil, fmt.Errorf("put %q: %w", seg.name, err)
+		return nil, fmt.Errorf("put %q: %w", cmpOr(name, "(new name)"), err)
+	}
+	if err := writeImage(seg.file, raw, src, nbytes); err != nil {
+		return fail(err)
 	}
 	if seg.data, err = mapFile(seg.file, size, ReadWrite); err != nil {
-		seg.discard()
-		return nil, fmt.Errorf("put %q: %w", seg.name, err)
+		return fail(err)
 	}
-	return &Array{seg: seg, header: h, nbytes: nbytes}, nil
+	if name != "" {
+		err = a.Publish(name)
+	} else {
+		for attempt := 0; attempt < 100; attempt++ {
+			if err = a.PublishNew(NewName()); !errors.Is(err, os.ErrExist) {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return a, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func writeImage(f *os.File, header []byte, src io.Reader, nbytes int64) error {

@@ -89,17 +89,27 @@ func createNamed(name string, create func(path string) (*os.File, error)) (*Segm
 	}
 }
 
-// createFile makes path exclusively (0600) and reserves size bytes; on
-// failure it removes what it made.
+// createFile makes path exclusively (0600), marks this process as its
+// creator and a holder, and reserves size bytes; on failure it removes what
+// it made.
 func createFile(path string, size int64) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, unwrapPath(err)
 	}
-	if err := reserve(f, size); err != nil {
+	fail := func(err error) (*os.File, error) {
 		f.Close()
 		os.Remove(path)
-		return nil, fmt.Errorf("reserve %d bytes: %w", size, err)
+		return nil, err
+	}
+	if err := lockShared(f); err != nil {
+		return fail(fmt.Errorf("flock: %w", err))
+	}
+	if err := setXattr(f, xattrCreator, self.String()); err != nil {
+		return fail(fmt.Errorf("record creator: %w", err))
+	}
+	if err := reserve(f, size); err != nil {
+		return fail(fmt.Errorf("reserve %d bytes: %w", size, err))
 	}
 	return f, nil
 }
@@ -145,6 +155,16 @@ func openPath(name, path string, mode Mode) (*Segment, error) {
 	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, unwrapPath(err)
+	}
+	// Hold the segment (a shared flock, released on Close or exit), then make
+	// sure gc did not remove it while we waited for the lock.
+	if err := lockShared(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("flock: %w", err)
+	}
+	if !sameFile(f, path) {
+		f.Close()
+		return nil, notFound{filepath.Dir(path)}
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -205,6 +225,9 @@ func (s *Segment) Close() error {
 // Unlink removes the segment's name; processes that have it mapped keep
 // their mapping until they close it. Call it once, from the owner.
 func (s *Segment) Unlink() error {
+	if s.path == "" {
+		return nil // anonymous: nothing to unlink
+	}
 	if err := os.Remove(s.path); err != nil {
 		return fmt.Errorf("unlink segment %q: %w", s.name, unwrapPath(err))
 	}
@@ -214,7 +237,9 @@ func (s *Segment) Unlink() error {
 // discard closes and removes a segment this call just created.
 func (s *Segment) discard() {
 	s.Close()
-	os.Remove(s.path)
+	if s.path != "" {
+		os.Remove(s.path)
+	}
 }
 
 // Unlink removes the named segment. A missing name wraps os.ErrNotExist.

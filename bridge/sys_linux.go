@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,4 +60,129 @@ func unmap(b []byte) error {
 		return nil
 	}
 	return unix.Munmap(b)
+}
+
+// lockShared takes a shared flock on f, waiting if gc holds it exclusively
+// (which it does only for a moment). The lock lives as long as the open
+// file, so it marks the segment in use until Close or process death.
+func lockShared(f *os.File) error {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_SH)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// tryLockExclusive reports whether f could be locked exclusively now, that
+// is, whether no process holds the segment.
+func tryLockExclusive(f *os.File) (bool, error) {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// sameFile reports whether path still names the file open as f (it may
+// have been unlinked or replaced since f was opened).
+func sameFile(f *os.File, path string) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &a) != nil || unix.Stat(path, &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+// setXattr sets a user attribute; filesystems without xattrs are ignored
+// (lifecycle information is then unknown and gc leaves the file alone).
+func setXattr(f *os.File, key, value string) error {
+	err := unix.Fsetxattr(int(f.Fd()), key, []byte(value), 0)
+	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+		return nil
+	}
+	return err
+}
+
+// getXattr reads a user attribute of path; missing is ("", nil).
+func getXattr(path, key string) (string, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Getxattr(path, key, buf)
+	switch {
+	case errors.Is(err, unix.ENODATA), errors.Is(err, unix.ENOTSUP), errors.Is(err, unix.EOPNOTSUPP):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+// renameNoReplace renames old to new, failing with os.ErrExist if new exists.
+func renameNoReplace(old, new string) error {
+	return unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_NOREPLACE)
+}
+
+// memfd creates an anonymous, sealable memory file.
+func memfd(name string) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	return os.NewFile(uintptr(fd), "memfd:"+name), nil
+}
+
+// sealSize forbids shrinking or growing f, so no process it is shared with
+// can truncate it under another's mapping (which would fault with SIGBUS).
+func sealSize(f *os.File) error {
+	_, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW)
+	return err
+}
+
+// sizeSealed reports whether f is a memfd sealed against shrinking. Files
+// that cannot be sealed (not memfds) report true: their size is what fstat
+// said, and a shm file is protected by being reached through its name.
+func sizeSealed(f *os.File) bool {
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	if err != nil {
+		return true
+	}
+	return seals&unix.F_SEAL_SHRINK != 0
+}
+
+// rightsFor and fdFrom wrap SCM_RIGHTS control messages.
+func rightsFor(f *os.File) []byte { return unix.UnixRights(int(f.Fd())) }
+
+func fdFrom(oob []byte) (*os.File, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var files []*os.File
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			files = append(files, os.NewFile(uintptr(fd), "received fd"))
+		}
+	}
+	if len(files) != 1 {
+		for _, f := range files {
+			f.Close()
+		}
+		return nil, fmt.Errorf("want one file descriptor in the message, got %d", len(files))
+	}
+	return files[0], nil
+}
+
+// inodeOf is the inode number of a stat result.
+func inodeOf(info os.FileInfo) uint64 {
+	if st, ok := info.Sys().(*unix.Stat_t); ok {
+		return st.Ino
+	}
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
 }

@@ -10,6 +10,20 @@ import (
 // npshm maps segments on Linux only for now; macOS needs shm_open through
 // cgo (its names are limited to 30 bytes) and is not built yet.
 
-func reserve(*os.File, int64) error                 { return errors.ErrUnsupported }
-func mapFile(*os.File, int64, Mode) ([]byte, error) { return nil, errors.ErrUnsupported }
+var errUnsupported = errors.ErrUnsupported
+
+func reserve(*os.File, int64) error                 { return errUnsupported }
+func mapFile(*os.File, int64, Mode) ([]byte, error) { return nil, errUnsupported }
 func unmap([]byte) error                            { return nil }
+func lockShared(*os.File) error                     { return errUnsupported }
+func tryLockExclusive(*os.File) (bool, error)       { return false, errUnsupported }
+func sameFile(*os.File, string) bool                { return false }
+func setXattr(*os.File, string, string) error       { return nil }
+func getXattr(string, string) (string, error)       { return "", nil }
+func renameNoReplace(string, string) error          { return errUnsupported }
+func memfd(string) (*os.File, error)                { return nil, errUnsupported }
+func sealSize(*os.File) error                       { return errUnsupported }
+func sizeSealed(*os.File) bool                      { return false }
+func rightsFor(*os.File) []byte                     { return nil }
+func fdFrom([]byte) (*os.File, error)               { return nil, errUnsupported }
+func inodeOf(os.FileInfo) uint64                    { return 0 }

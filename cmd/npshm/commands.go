@@ -3,12 +3,10 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,11 +17,15 @@ import (
 
 func cmdPut(stdout, stderr io.Writer, args []string) error {
 	fs := newFlags("put", "FILE.npy [--name NAME]", `
-Copy the array in FILE.npy into a new shared-memory segment, byte for byte
-(header and data), and print the segment's descriptor as one JSON line:
+Publish the array in FILE.npy in shared memory, byte for byte (header and
+data), and print its descriptor as one JSON line:
   {"name":...,"dtype":...,"shape":[...],"fortran_order":...,"offset":...,"nbytes":...,"size":...}
-The segment stays until removed (npshm rm NAME). FILE may be - for stdin.`, stdout)
-	name := fs.String("name", "", "segment `NAME` (default: a fresh psm_XXXXXXXX name); fails if it exists")
+The copy is written under a temporary name and renamed to NAME at once, so
+readers see the old complete array or the new one, never a partial one;
+processes attached to an array it replaces keep their view. Published arrays
+stay until removed (npshm rm NAME); gc leaves them alone. FILE may be - for
+stdin. In Python: npshm.get(NAME).`, stdout)
+	name := fs.String("name", "", "publish as `NAME`, replacing what is there (default: a fresh psm_XXXXXXXX name)")
 	pos, err := parse(fs, args, 1, 1)
 	if err != nil {
 		return helpOK(err)
@@ -54,9 +56,9 @@ what np.save writes for it. OUT is replaced only once it is complete.`, stdout)
 	if err != nil {
 		return helpOK(err)
 	}
-	a, err := bridge.OpenArray(pos[0], bridge.ReadOnly)
+	a, err := bridge.Get(pos[0])
 	if err != nil {
-		return notFoundHint(err)
+		return err
 	}
 	defer a.Close()
 	h := a.Header()
@@ -106,114 +108,97 @@ offset (where the data starts), nbytes (data bytes), size (segment bytes).`, std
 	if err != nil {
 		return helpOK(err)
 	}
-	a, err := bridge.OpenArray(pos[0], bridge.ReadOnly)
+	a, err := bridge.Get(pos[0])
 	if err != nil {
-		return notFoundHint(err)
+		return err
 	}
 	defer a.Close()
 	_, err = fmt.Fprintln(stdout, a.Descriptor())
 	return err
 }
 
-// notFoundHint adds what exists to a "no such segment" error.
-func notFoundHint(err error) error {
-	if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	entries, _ := listSegments(false)
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		names = append(names, e.Name)
-	}
-	if len(names) == 0 {
-		return fmt.Errorf("%w (it holds no npy segments)", err)
-	}
-	if len(names) > 10 {
-		names = append(names[:10], "...")
-	}
-	return fmt.Errorf("%w (it holds: %s)", err, strings.Join(names, ", "))
-}
-
 type lsEntry struct {
 	Name         string     `json:"name"`
-	DType        *npy.DType `json:"dtype"` // null when the segment is not an npy image
+	DType        *npy.DType `json:"dtype"` // null when the file is not an npy image
 	Shape        []int      `json:"shape"`
 	FortranOrder bool       `json:"fortran_order"`
 	Size         int64      `json:"size"`
 	Mtime        time.Time  `json:"mtime"`
 	AgeSeconds   float64    `json:"age_seconds"`
+	State        string     `json:"state"`
+	CreatorPID   int        `json:"creator_pid,omitempty"`
+	Holders      []int      `json:"holders"`
 	Error        string     `json:"error,omitempty"`
 }
 
-// listSegments reads the header of every file in the segment directory
-// (without mapping it); with all, files that are not npy images are kept.
-func listSegments(all bool) ([]lsEntry, error) {
-	dir := bridge.Dir()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
+// state says what gc would make of a segment.
+func state(e bridge.Entry) string {
+	switch {
+	case !e.Ours:
+		return "foreign"
+	case e.Temporary:
+		return "temporary"
+	case e.Published:
+		return "published"
+	case len(e.Holders) > 0 || e.Creator.Alive():
+		return "in use"
 	}
-	now := time.Now()
-	var out []lsEntry
-	for _, de := range entries {
-		info, err := de.Info()
-		if err != nil || !info.Mode().IsRegular() {
-			continue
-		}
-		e := lsEntry{Name: de.Name(), Size: info.Size(), Mtime: info.ModTime(), AgeSeconds: now.Sub(info.ModTime()).Seconds()}
-		h, err := readHeaderAt(filepath.Join(dir, de.Name()))
-		if err != nil {
-			if !all {
-				continue
-			}
-			e.Error = err.Error()
-		} else {
-			e.DType, e.Shape, e.FortranOrder = &h.DType, h.Shape, h.FortranOrder
-		}
-		out = append(out, e)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
-func readHeaderAt(path string) (npy.Header, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return npy.Header{}, err
-	}
-	defer f.Close()
-	return npy.ReadHeader(bufio.NewReaderSize(f, 4096))
+	return "orphan"
 }
 
 func cmdLs(stdout, stderr io.Writer, args []string) error {
 	fs := newFlags("ls", "[--json] [--all]", `
 List the segments in /dev/shm (or $NPSHM_DIR) that hold npy images, with
-dtype, shape, size and age (time since last modified).`, stdout)
-	asJSON := fs.Bool("json", false, "print a JSON array of {name, dtype, shape, fortran_order, size, mtime, age_seconds}")
-	all := fs.Bool("all", false, "also list files that are not npy images (dtype null, with an error)")
+dtype, shape, size, age (time since last modified) and state:
+  published  made by put/publish; stays until npshm rm
+  in use     its creator runs, or a process holds it through npshm
+  orphan     unpublished, creator gone, nobody holds it: npshm gc removes it
+  foreign    not made by npshm (e.g. Python's SharedMemory); gc leaves it alone
+  temporary  a publish in progress (or one whose process died: gc removes it)`, stdout)
+	asJSON := fs.Bool("json", false, "print a JSON array of {name, dtype, shape, fortran_order, size, mtime, age_seconds, state, creator_pid, holders}")
+	all := fs.Bool("all", false, "also list temporaries and files that are not npy images (dtype null, with an error)")
 	if _, err := parse(fs, args, 0, 0); err != nil {
 		return helpOK(err)
 	}
-	entries, err := listSegments(*all)
+	entries, err := bridge.List()
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		if entries == nil {
-			entries = []lsEntry{}
+	now := time.Now()
+	rows := []lsEntry{}
+	for _, e := range entries {
+		if !*all && (e.Err != nil || e.Temporary) {
+			continue
 		}
+		r := lsEntry{Name: e.Name, Size: e.Size, Mtime: e.ModTime, AgeSeconds: now.Sub(e.ModTime).Seconds(),
+			State: state(e), CreatorPID: e.Creator.PID, Holders: e.Holders}
+		if r.Holders == nil {
+			r.Holders = []int{}
+		}
+		if e.Err != nil {
+			r.Error = e.Err.Error()
+		} else {
+			r.DType, r.Shape, r.FortranOrder = &e.Header.DType, e.Header.Shape, e.Header.FortranOrder
+		}
+		rows = append(rows, r)
+	}
+	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetEscapeHTML(false)
-		return enc.Encode(entries)
+		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tSIZE\tAGE")
-	for _, e := range entries {
+	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tSIZE\tAGE\tSTATE")
+	for _, r := range rows {
 		dt, shape := "-", "-"
-		if e.DType != nil {
-			dt, shape = e.DType.String(), shapeText(e.Shape, e.FortranOrder)
+		if r.DType != nil {
+			dt, shape = r.DType.String(), shapeText(r.Shape, r.FortranOrder)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, dt, shape, humanBytes(e.Size), humanAge(e.AgeSeconds))
+		st := r.State
+		if len(r.Holders) > 0 {
+			st += fmt.Sprintf(" (%d holder%s)", len(r.Holders), map[bool]string{true: "s"}[len(r.Holders) > 1])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, dt, shape, humanBytes(r.Size), humanAge(r.AgeSeconds), st)
 	}
 	return tw.Flush()
 }
@@ -257,6 +242,53 @@ func humanAge(s float64) string {
 		return fmt.Sprintf("%.1fh", s/3600)
 	}
 	return fmt.Sprintf("%.1fd", s/86400)
+}
+
+func cmdGC(stdout, stderr io.Writer, args []string) error {
+	fs := newFlags("gc", "[--dry-run] [--json]", `
+Remove the segments nothing uses: those npshm made that were not published
+(npshm.share/create, bridge.CreateArray, unfinished publishes) whose creator
+process has exited and that no process holds through npshm. It never removes
+a published array, one in use, or a file npshm did not make. Prints what it
+removed, one per line.`, stdout)
+	dry := fs.Bool("dry-run", false, "print what would be removed; remove nothing")
+	asJSON := fs.Bool("json", false, "print a JSON array of {name, size, reason}")
+	if _, err := parse(fs, args, 0, 0); err != nil {
+		return helpOK(err)
+	}
+	removed, err := bridge.GC(*dry)
+	if *asJSON {
+		type row struct {
+			Name   string `json:"name"`
+			Size   int64  `json:"size"`
+			Reason string `json:"reason"`
+		}
+		rows := []row{}
+		for _, r := range removed {
+			rows = append(rows, row{r.Name, r.Size, r.Reason})
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		if e := enc.Encode(rows); e != nil {
+			return e
+		}
+		return err
+	}
+	verb := "removed"
+	if *dry {
+		verb = "would remove"
+	}
+	var total int64
+	for _, r := range removed {
+		total += r.Size
+		fmt.Fprintf(stdout, "%s %s (%s, %s)\n", verb, r.Name, humanBytes(r.Size), r.Reason)
+	}
+	if len(removed) == 0 {
+		fmt.Fprintln(stderr, "gc: nothing to remove")
+	} else {
+		fmt.Fprintf(stderr, "gc: %s %d segment(s), %s\n", verb, len(removed), humanBytes(total))
+	}
+	return err
 }
 
 func cmdRm(stdout, stderr io.Writer, args []string) error {

@@ -46,11 +46,12 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"put", "FILE.npy [--name NAME]", "copy a .npy file into a new segment; print its descriptor", cmdPut},
+		{"put", "FILE.npy [--name NAME]", "publish a .npy file in shared memory; print its descriptor", cmdPut},
 		{"get", "NAME OUT.npy", "write a segment's array as a .npy file (- for stdout)", cmdGet},
 		{"info", "NAME", "print a segment's descriptor as one JSON line", cmdInfo},
 		{"ls", "[--json] [--all]", "list the npy segments with dtype, shape, size, age", cmdLs},
 		{"rm", "NAME...", "unlink segments", cmdRm},
+		{"gc", "[--dry-run] [--json]", "remove segments no live process uses", cmdGC},
 	}
 }
 

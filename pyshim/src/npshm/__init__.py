@@ -11,16 +11,34 @@ resource tracker, so a segment survives the processes that attach to it.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import mmap
 import os
-from typing import Any, Mapping, Optional, Union
+import socket
+import sys
+from typing import IO, Any, Iterator, List, Mapping, Optional, Union
 
 import numpy as np
 
 from ._format import SegmentError, encode_header, header_length, parse_header
-from ._segment import clean_name, create_map, open_map, segment_path, shm_dir
+from ._segment import (
+    TEMP_PREFIX,
+    XATTR_PERSISTENT,
+    clean_name,
+    create_map,
+    open_map,
+    segment_path,
+    set_xattr,
+    shm_dir,
+    temp_name,
+)
 
-__all__ = ["attach", "share", "create", "Shared", "SegmentError", "shm_dir"]
+__all__ = [
+    "attach", "share", "create", "Shared", "SegmentError", "shm_dir",
+    "publish", "get", "names", "attach_lines", "share_anonymous", "send", "recv",
+]
 __version__ = "0.1.0"
 
 Descriptor = Mapping[str, Any]
@@ -56,6 +74,8 @@ def _resolve(target: Union[str, Descriptor]):
         return segment_path(target), repr(clean_name(target)), None
     if not isinstance(desc, Mapping) or "name" not in desc:
         raise ValueError("descriptor has no 'name'")
+    if desc.get("anonymous"):
+        raise ValueError("an anonymous (memfd) array is attached with npshm.recv(sock), not by descriptor")
     if desc.get("path"):
         return str(desc["path"]), repr(str(desc["path"])), desc
     return segment_path(desc["name"]), repr(clean_name(desc["name"])), desc
@@ -148,9 +168,10 @@ class Shared:
     attaches to the same memory, and does not own (unlink) it.
     """
 
-    def __init__(self, name: str, path: str, mm, hdr, created: bool):
+    def __init__(self, name: str, path: Optional[str], mm, hdr, created: bool, fd: Optional[int] = None):
         self._name, self._path, self._mm, self._hdr = name, path, mm, hdr
         self._created = created
+        self._fd = fd  # anonymous (memfd) segments keep their descriptor for send()
         self._array: Optional[np.ndarray] = _view(mm, hdr, True)
 
     @property
@@ -169,11 +190,17 @@ class Shared:
         return self._array
 
     @property
+    def anonymous(self) -> bool:
+        """True for a memfd-backed array (share_anonymous): no name, sent with send()."""
+        return self._path is None
+
+    @property
     def descriptor(self) -> dict:
         """The JSON-able descriptor: name, dtype, shape, fortran_order, offset, nbytes, size."""
         h = self._hdr
+        d = {"name": self._name, "anonymous": True} if self.anonymous else {"name": self._name}
         return {
-            "name": self._name,
+            **d,
             "dtype": _dtype_to_json(h.dtype),
             "shape": list(h.shape),
             "fortran_order": h.fortran_order,
@@ -193,10 +220,36 @@ class Shared:
         """
         self._array = None
         self._mm = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def unlink(self) -> None:
         """Remove the segment's name. Attached processes keep their views."""
-        os.unlink(self._path)
+        if self._path is not None:
+            os.unlink(self._path)
+
+    def publish(self, name: str, *, exclusive: bool = False) -> None:
+        """Make this segment visible as `name`, atomically, replacing any array
+        published there (or, with exclusive=True, raising FileExistsError).
+
+        Readers of `name` get the previous complete array or this complete
+        one, never a partial one; processes attached to the old one keep it.
+        A published segment is persistent: leaving the with-block no longer
+        unlinks it, and gc never removes it; `npshm rm NAME` does.
+        """
+        if self._path is None:
+            raise ValueError("an anonymous array has no name to publish; use npshm.publish(name, array)")
+        clean = clean_name(name)
+        dest = os.path.join(shm_dir(), clean)
+        set_xattr(self._path, XATTR_PERSISTENT, b"1")
+        if dest != self._path:
+            if exclusive:
+                os.link(self._path, dest)  # atomic, and fails if dest exists
+                os.unlink(self._path)
+            else:
+                os.rename(self._path, dest)
+        self._name, self._path, self._created = clean, dest, False
 
     def __enter__(self) -> "Shared":
         return self
@@ -210,6 +263,8 @@ class Shared:
                 pass
 
     def __reduce__(self):
+        if self._path is None:
+            raise TypeError("an anonymous array cannot be pickled by name; hand it over with npshm.send")
         return (_reopen, (self.descriptor, self._path))
 
     def __repr__(self) -> str:
@@ -272,3 +327,164 @@ def share(array, name: Optional[str] = None) -> Shared:
         s.__exit__(None, None, None)
         raise
     return s
+
+
+def publish(name: str, array, *, exclusive: bool = False) -> dict:
+    """Copy `array` into shared memory as `name`, atomically, and return its
+    descriptor. Any process can then `npshm.get(name)` it, from any shell.
+
+    The copy is written under a temporary name and renamed into place, so
+    readers never see a partial array; republishing replaces the array for
+    new readers while processes attached to the old one keep it intact.
+    The segment is persistent (it outlives this process) until `npshm rm NAME`.
+    exclusive=True raises FileExistsError instead of replacing.
+    """
+    clean_name(name)
+    s = share(array, name=temp_name())
+    try:
+        s.publish(name, exclusive=exclusive)
+        return s.descriptor
+    except BaseException:
+        s.close()
+        s.unlink()
+        raise
+    finally:
+        s.close()
+
+
+def get(name: str, *, writable: bool = False) -> np.ndarray:
+    """The array published as `name`: a zero-copy view, read-only by default.
+    A missing name raises FileNotFoundError listing the names that exist."""
+    try:
+        return attach(name, writable=writable)
+    except FileNotFoundError as e:
+        existing = names()
+        have = ", ".join(existing[:10]) + (" ..." if len(existing) > 10 else "") if existing else "none"
+        raise FileNotFoundError(errno.ENOENT, f"no array published as {name!r} in {shm_dir()} (have: {have})") from e
+
+
+def names() -> List[str]:
+    """Names of the npy segments in the segment directory (not temporaries)."""
+    out = []
+    d = shm_dir()
+    for n in sorted(os.listdir(d)):
+        if n.startswith(TEMP_PREFIX):
+            continue
+        try:
+            with open(os.path.join(d, n), "rb") as f:
+                if f.read(6) == b"\x93NUMPY":
+                    out.append(n)
+        except OSError:
+            pass
+    return out
+
+
+def attach_lines(stream: Optional[IO[str]] = None, *, writable: bool = False) -> Iterator[np.ndarray]:
+    """Attach each descriptor JSON line read from `stream` (default stdin):
+    the receiving end of a Go producer writing one line per array to a
+    child's stdin. Blank lines are skipped."""
+    for line in stream if stream is not None else sys.stdin:
+        if line.strip():
+            yield attach(line, writable=writable)
+
+
+def share_anonymous(array=None, *, shape=None, dtype=None, order: str = "C") -> Shared:
+    """Like share() (or create() when given shape and dtype) but in a memfd:
+    no name in /dev/shm, nothing to leak. Hand it over with send(); the
+    memory is freed when the last process holding it closes or exits. Its
+    size is sealed, so no peer can truncate it under another's mapping."""
+    if array is not None:
+        arr = np.asarray(array)
+        shape, dtype = arr.shape, arr.dtype
+        fortran = bool(arr.flags.f_contiguous and not arr.flags.c_contiguous)
+    else:
+        if shape is None or dtype is None:
+            raise TypeError("share_anonymous() takes an array, or shape= and dtype=")
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        fortran = order == "F"
+    dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        raise ValueError(f"cannot share an object array ({dtype})")
+    header = encode_header(dtype, fortran, shape)
+    count = 1
+    for x in shape:
+        count *= int(x)
+    size = len(header) + count * dtype.itemsize
+    fd = os.memfd_create("npshm", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.posix_fallocate(fd, 0, size)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+        mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
+    except BaseException:
+        os.close(fd)
+        raise
+    mm[: len(header)] = header
+    hdr = parse_header(header, size, "anonymous array")
+    s = Shared("", None, mm, hdr, created=True, fd=fd)
+    if array is not None:
+        s.array[...] = arr
+    return s
+
+
+def send(sock: socket.socket, obj) -> None:
+    """Send an array to the process at the other end of a Unix socket: one
+    message with the descriptor as a JSON line and the file descriptor
+    (SCM_RIGHTS). obj is a Shared (anonymous or named) or an array, which is
+    first copied into an anonymous segment. The receiver (npshm.recv, or Go's
+    bridge.Receive) maps the same memory."""
+    if isinstance(obj, Shared):
+        if obj._fd is not None:
+            fd, owned = obj._fd, False
+        elif obj._path is not None:
+            fd, owned = os.open(obj._path, os.O_RDONLY), True
+        else:
+            raise ValueError("cannot send a closed array")
+        line = json.dumps(obj.descriptor, separators=(",", ":")) + "\n"
+        try:
+            socket.send_fds(sock, [line.encode()], [fd])
+        finally:
+            if owned:
+                os.close(fd)
+        return
+    s = share_anonymous(obj)
+    try:
+        send(sock, s)
+    finally:
+        s.close()
+
+
+def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
+    """Receive one array sent with send() (or Go's bridge.Send): a zero-copy
+    view of the sender's memory, read-only unless writable=True. Raises
+    EOFError when the peer closed the socket."""
+    msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+    if not fds:
+        if not msg:
+            raise EOFError("peer closed the socket")
+        raise ValueError("message carries no file descriptor")
+    for extra in fds[1:]:
+        os.close(extra)
+    fd = fds[0]
+    try:
+        while not msg.endswith(b"\n"):  # a stream socket may split the line
+            more = sock.recv(1 << 16)
+            if not more:
+                raise ValueError("descriptor line cut short")
+            msg += more
+        desc = json.loads(msg)
+        try:
+            sealed = fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK
+        except OSError:
+            sealed = True  # not a memfd: a named segment's descriptor
+        if not sealed:
+            raise ValueError("received memfd is not sealed against shrinking; a peer could truncate it under us")
+        size = os.fstat(fd).st_size
+        if size == 0:
+            raise SegmentError("received segment is empty")
+        mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    label = "received array" if not desc.get("name") else repr(desc["name"])
+    hdr = _header_of(mm, label)
+    _check_descriptor(desc, hdr, label)
+    return _view(mm, hdr, writable)

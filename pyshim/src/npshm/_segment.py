@@ -7,12 +7,55 @@ unlinks at exit and never prints "leaked shared_memory" warnings.
 from __future__ import annotations
 
 import errno
+import fcntl
 import mmap
 import os
 import secrets
 
 DEFAULT_DIR = "/dev/shm"
 MAX_NAME_LEN = 255
+
+# Lifecycle records, shared with the Go side (docs/LIFECYCLE.md): a shared
+# flock held as long as the mapping lives (the mmap object keeps a dup of the
+# locked descriptor), the creator as "PID STARTTIME" in an xattr, and
+# "persistent" on published arrays.
+XATTR_CREATOR = "user.npshm.creator"
+XATTR_PERSISTENT = "user.npshm.persistent"
+TEMP_PREFIX = ".npshm-tmp-"
+
+
+def _start_time(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        s = f.read()
+    return int(s[s.rindex(")") + 1 :].split()[19])
+
+
+def _creator_record() -> bytes:
+    return f"{os.getpid()} {_start_time(os.getpid())}".encode()
+
+
+def set_xattr(fd_or_path, key: str, value: bytes) -> None:
+    try:
+        os.setxattr(fd_or_path, key, value)
+    except OSError as e:
+        if e.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+
+
+def temp_name() -> str:
+    return f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _lock_shared(fd: int, path: str) -> None:
+    """Hold the segment (shared flock), then check gc did not remove it."""
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    try:
+        st, now = os.fstat(fd), os.stat(path)
+        same = (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
+    except FileNotFoundError:
+        same = False
+    if not same:
+        raise FileNotFoundError(errno.ENOENT, f"no segment {os.path.basename(path)!r} in {os.path.dirname(path)}", path)
 
 
 def shm_dir() -> str:
@@ -52,6 +95,7 @@ def open_map(path: str, what: str, writable: bool) -> mmap.mmap:
     except FileNotFoundError:
         raise FileNotFoundError(errno.ENOENT, f"no segment {what} in {os.path.dirname(path)}", path) from None
     try:
+        _lock_shared(fd, path)
         size = os.fstat(fd).st_size
         if size == 0:
             from ._format import SegmentError
@@ -81,6 +125,8 @@ def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
                 raise FileExistsError(errno.EEXIST, f"segment {n!r} already exists", path) from None
             continue
         try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            set_xattr(fd, XATTR_CREATOR, _creator_record())
             try:
                 os.posix_fallocate(fd, 0, size)
             except OSError as e:
