@@ -327,3 +327,60 @@ func TestFullFilesystem(t *testing.T) {
 	small.Close()
 	small.Unlink()
 }
+
+func TestPublishEdges(t *testing.T) {
+	name := shmtest.Name(t)
+	h := npy.Header{DType: npy.Int32, Shape: []int{4}}
+	_, err := bridge.Publish(name, h, func(*bridge.Array) error { return errors.New("disk on fire") })
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Publish with failing fill: %v", err)
+	}
+	entries, _ := bridge.List()
+	for _, e := range entries {
+		if (e.Temporary && e.Creator.PID == os.Getpid()) || e.Name == name {
+			t.Fatalf("failed publish left %s", e.Name)
+		}
+	}
+	a, err := bridge.Publish(name, h, nil)
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	defer a.Close()
+	if a.Name() != name {
+		t.Errorf("published array is named %q", a.Name())
+	}
+	b, err := bridge.CreateArray("", h)
+	if err != nil {
+		t.Fatalf("CreateArray: %v", err)
+	}
+	defer b.Close()
+	if err := b.PublishNew(name); !errors.Is(err, os.ErrExist) {
+		t.Errorf("PublishNew over an existing name: %v, want os.ErrExist", err)
+	}
+	b.Unlink()
+	if _, err := bridge.Get("npshm_never_published"); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), name) {
+		t.Errorf("Get of a missing name: %v (want ErrNotExist listing %s)", err, name)
+	}
+	if err := bridge.Unlink(name); err != nil {
+		t.Fatalf("Unlink: %v", err)
+	}
+}
+
+func TestDescriptorStream(t *testing.T) {
+	in := `{"name":"a","dtype":"<f8","shape":[1],"fortran_order":false,"offset":128,"nbytes":8,"size":136}
+
+{"name":"../b","dtype":"<f8","shape":[1],"fortran_order":false,"offset":128,"nbytes":8,"size":136}
+`
+	var names []string
+	var errs int
+	for d, err := range bridge.ReadDescriptors(strings.NewReader(in)) {
+		if err != nil {
+			errs++
+			continue
+		}
+		names = append(names, d.Name)
+	}
+	if len(names) != 1 || names[0] != "a" || errs != 1 {
+		t.Fatalf("ReadDescriptors: names %v, %d errors", names, errs)
+	}
+}

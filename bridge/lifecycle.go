@@ -44,30 +44,33 @@ type Creator struct {
 
 func (c Creator) String() string { return fmt.Sprintf("%d %d", c.PID, c.Start) }
 
-// Alive reports whether the creator process still runs.
+// Alive reports whether the creator process still runs (a zombie, exited
+// but not yet reaped by its parent, does not).
 func (c Creator) Alive() bool {
-	start, err := processStart(c.PID)
-	return err == nil && start == c.Start
+	start, running, err := processStart(c.PID)
+	return err == nil && running && start == c.Start
 }
 
 var self = func() Creator {
-	start, _ := processStart(os.Getpid())
+	start, _, _ := processStart(os.Getpid())
 	return Creator{PID: os.Getpid(), Start: start}
 }()
 
-// processStart reads a process's start time from /proc/PID/stat.
-func processStart(pid int) (uint64, error) {
+// processStart reads a process's start time and whether it is running
+// (not a zombie) from /proc/PID/stat.
+func processStart(pid int) (start uint64, running bool, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	// the command name (field 2) may hold spaces and parens: skip past the last ')'
 	s := string(b)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(fields) < 20 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+		return 0, false, fmt.Errorf("short /proc/%d/stat", pid)
 	}
-	return strconv.ParseUint(fields[19], 10, 64)
+	start, err = strconv.ParseUint(fields[19], 10, 64)
+	return start, fields[0] != "Z" && fields[0] != "X", err
 }
 
 func parseCreator(s string) (Creator, bool) {
@@ -299,7 +302,7 @@ func GC(dryRun bool) ([]Removed, error) {
 		}
 		if e.Temporary && e.Creator.Start == 0 {
 			// a temporary with no creator record: its name's PID decides
-			if _, err := os.Stat(fmt.Sprintf("/proc/%d", e.Creator.PID)); err == nil {
+			if _, running, err := processStart(e.Creator.PID); err == nil && running {
 				continue
 			}
 		} else if e.Creator.Alive() {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -138,15 +139,17 @@ func sealSize(f *os.File) error {
 	return err
 }
 
-// sizeSealed reports whether f is a memfd sealed against shrinking. Files
-// that cannot be sealed (not memfds) report true: their size is what fstat
-// said, and a shm file is protected by being reached through its name.
+// sizeSealed reports whether f's size cannot change under a mapping: true
+// for a memfd sealed against shrinking, false for an unsealed memfd. Named
+// files report true: anyone with the name could truncate them, which is the
+// same exposure as attaching by name.
 func sizeSealed(f *os.File) bool {
-	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
-	if err != nil {
+	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil || !strings.HasPrefix(target, "/memfd:") {
 		return true
 	}
-	return seals&unix.F_SEAL_SHRINK != 0
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	return err == nil && seals&unix.F_SEAL_SHRINK != 0
 }
 
 // rightsFor and fdFrom wrap SCM_RIGHTS control messages.

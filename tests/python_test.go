@@ -11,13 +11,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/npshm/npshm/internal/shmtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(shmtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := shmtest.Main(m)
+	if cliBin != "" {
+		os.Remove(cliBin)
+	}
+	os.Exit(code)
+}
 
 // python returns the interpreter to test against: $NPSHM_PYTHON, else the
 // repo's .venv. Without one the tests skip, unless NPSHM_REQUIRE_PYTHON=1
@@ -45,7 +52,11 @@ func runPy(t *testing.T, args ...string) string {
 	cmd := exec.CommandContext(ctx, python(t), append([]string{"testdata/xlang.py"}, args...)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("python %v: %v", args, err)
+	}
+	shmtest.Track(cmd.Process.Pid)
+	if err := cmd.Wait(); err != nil {
 		t.Fatalf("python %v: %v\n%s", args, err, stderr.String())
 	}
 	if stderr.Len() > 0 {
@@ -80,6 +91,7 @@ func startPy(t *testing.T, args ...string) *pyProc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start python: %v", err)
 	}
+	shmtest.Track(p.cmd.Process.Pid)
 	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
 	return p
 }
@@ -110,3 +122,9 @@ func (p *pyProc) wait() {
 		p.t.Errorf("python wrote to stderr:\n%s", s)
 	}
 }
+
+var (
+	cliOnce sync.Once
+	cliBin  string
+	cliErr  error
+)

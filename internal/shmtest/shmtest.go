@@ -1,6 +1,12 @@
 // Package shmtest holds test helpers shared by npshm's test packages: unique
 // segment names, and a TestMain that fails the run if a test left a segment
 // behind.
+//
+// Test binaries of several packages may run at once (go test ./...), so a
+// segment counts as this run's only when it can be attributed to it: its
+// name has this process's test prefix, or its creator record (the xattr
+// user.npshm.creator, or a temporary's name) is this process or a child it
+// registered with Track. Nothing else is reported or touched.
 package shmtest
 
 import (
@@ -8,61 +14,124 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
-var counter atomic.Int64
+var (
+	counter atomic.Int64
+	mu      sync.Mutex
+	tracked = map[int]bool{os.Getpid(): true}
+)
+
+func prefix() string { return fmt.Sprintf("npshm_test_%d_", os.Getpid()) }
 
 // Name returns a segment name unique to this test process and registers a
 // cleanup that unlinks it if the test did not.
 func Name(t testing.TB) string {
 	t.Helper()
-	n := fmt.Sprintf("npshm_test_%d_%d", os.Getpid(), counter.Add(1))
-	t.Cleanup(func() { os.Remove(filepath.Join(dir(), n)) })
+	n := prefix() + strconv.FormatInt(counter.Add(1), 10)
+	t.Cleanup(func() { os.Remove(filepath.Join(Dir(), n)) })
 	return n
 }
 
-func dir() string {
+// Track registers a child process whose segments belong to this test run.
+func Track(pid int) {
+	mu.Lock()
+	tracked[pid] = true
+	mu.Unlock()
+}
+
+// Dir is the segment directory the tests use.
+func Dir() string {
 	if d := os.Getenv("NPSHM_DIR"); d != "" {
 		return d
 	}
 	return "/dev/shm"
 }
 
-func list(d string) map[string]bool {
-	entries, _ := os.ReadDir(d)
-	m := make(map[string]bool, len(entries))
-	for _, e := range entries {
-		m[e.Name()] = true
+// creatorPID is the PID a segment's lifecycle record names, or 0.
+func creatorPID(name string) int {
+	if rest, ok := strings.CutPrefix(name, ".npshm-tmp-"); ok {
+		pid, _ := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+		return pid
 	}
-	return m
+	buf := make([]byte, 64)
+	n, err := unix.Getxattr(filepath.Join(Dir(), name), "user.npshm.creator", buf)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.Fields(string(buf[:n]) + " ")[0])
+	return pid
 }
 
-// Main runs the tests and then fails the run if the segment directory holds
-// files that were not there before, listing them and removing them. It
-// assumes no other npshm test binary runs at the same time (scripts/test
-// runs packages one at a time).
+// Ours lists the segments in Dir() that belong to this test run.
+func Ours() []string {
+	entries, _ := os.ReadDir(Dir())
+	mu.Lock()
+	defer mu.Unlock()
+	var out []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix()) || tracked[creatorPID(e.Name())] {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Main runs the tests and then fails the run if segments that belong to it
+// remain, listing and removing them.
 func Main(m *testing.M) int {
-	d := dir()
-	before := list(d)
+	before := map[string]bool{}
+	for _, n := range Ours() {
+		before[n] = true
+	}
 	code := m.Run()
 	var leaked []string
-	for name := range list(d) {
-		if !before[name] && (strings.HasPrefix(name, "psm_") || strings.HasPrefix(name, "npshm")) {
-			leaked = append(leaked, name)
+	for _, n := range Ours() {
+		if !before[n] {
+			leaked = append(leaked, n)
 		}
 	}
 	if len(leaked) > 0 {
-		sort.Strings(leaked)
-		fmt.Fprintf(os.Stderr, "FAIL: tests left %d segment(s) in %s: %s\n", len(leaked), d, strings.Join(leaked, " "))
+		fmt.Fprintf(os.Stderr, "FAIL: tests left %d segment(s) in %s: %s\n", len(leaked), Dir(), strings.Join(leaked, " "))
 		for _, n := range leaked {
-			os.Remove(filepath.Join(d, n))
+			os.Remove(filepath.Join(Dir(), n))
 		}
 		if code == 0 {
 			code = 1
 		}
 	}
 	return code
+}
+
+// PrivateDir points NPSHM_DIR (for this test and the processes it starts)
+// at a fresh directory on the same tmpfs as /dev/shm, so a test can run gc
+// or count segments without touching anyone else's. At cleanup it fails the
+// test if segments remain there, and removes the directory.
+func PrivateDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join("/dev/shm", prefix()+strconv.FormatInt(counter.Add(1), 10)+".d")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatalf("PrivateDir: %v", err)
+	}
+	t.Setenv("NPSHM_DIR", dir)
+	t.Cleanup(func() {
+		entries, _ := os.ReadDir(dir)
+		var left []string
+		for _, e := range entries {
+			left = append(left, e.Name())
+		}
+		if len(left) > 0 {
+			t.Errorf("segments left in %s: %v", dir, left)
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
 }

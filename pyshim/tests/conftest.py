@@ -8,11 +8,33 @@ import pytest
 import npshm
 
 _before = set()
+# Processes whose segments belong to this run (pytest itself and the children
+# run_python starts). Other test runs may share /dev/shm: a segment counts as
+# ours only by its name prefix or its creator record, and nothing else is
+# reported or touched.
+_tracked = {os.getpid()}
+PREFIX = f"npshm_pytest_{os.getpid()}_"
+
+
+def creator_pid(name):
+    if name.startswith(".npshm-tmp-"):
+        return int(name.split("-")[2])
+    try:
+        return int(os.getxattr(os.path.join(npshm.shm_dir(), name), "user.npshm.creator").split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def ours():
+    """The segments in the segment directory that belong to this test run."""
+    d = npshm.shm_dir()
+    if not os.path.isdir(d):
+        return set()
+    return {n for n in os.listdir(d) if n.startswith(PREFIX) or creator_pid(n) in _tracked}
 
 
 def _listing():
-    d = npshm.shm_dir()
-    return {n for n in os.listdir(d) if n.startswith(("psm_", "npshm"))} if os.path.isdir(d) else set()
+    return ours()
 
 
 def pytest_sessionstart(session):
@@ -38,7 +60,7 @@ _counter = [0]
 def name():
     """A unique segment name, unlinked after the test if still there."""
     _counter[0] += 1
-    n = f"npshm_pytest_{os.getpid()}_{_counter[0]}"
+    n = f"{PREFIX}{_counter[0]}"
     yield n
     try:
         os.unlink(os.path.join(npshm.shm_dir(), n))
@@ -48,7 +70,10 @@ def name():
 
 def run_python(code, *args, check=True):
     """Run code in a fresh interpreter (same venv); return CompletedProcess."""
-    p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _tracked.add(proc.pid)
+    out, err = proc.communicate(timeout=120)
+    p = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if check and p.returncode != 0:
         raise AssertionError(f"child failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p

@@ -4,6 +4,10 @@
     xlang.py share          share the arrays of make_arrays(), print descriptors, wait for a line on stdin
     xlang.py live NAME      attach writable; follow the write protocol on stdin/stdout
     xlang.py attach NAME    attach with the shim, print the sum, exit
+    xlang.py hold NAME      attach, print "attached", wait until stdin closes (or SIGKILL)
+    xlang.py foreign        create a segment with the stdlib's SharedMemory, print its name, exit
+    xlang.py lines          attach each descriptor line on stdin, print its sum
+    xlang.py recv FD        receive arrays on Unix socket FD, print each sum, send one back
 """
 import hashlib
 import io
@@ -119,7 +123,39 @@ def attach(name):
     print(npshm.attach(name).sum())
 
 
+def hold(name):
+    a = npshm.attach(name)
+    print("attached", float(a.sum()), flush=True)
+    sys.stdin.read()
+
+
+def foreign():
+    from multiprocessing import resource_tracker, shared_memory
+
+    shm = shared_memory.SharedMemory(create=True, size=4096)
+    resource_tracker.unregister(shm._name, "shared_memory")  # let it outlive us, as a leak would
+    shm.buf[:6] = b"\x93NUMPY"
+    print(shm.name)
+    shm.close()
+
+
+def lines():
+    for a in npshm.attach_lines():
+        print(float(a.sum()), flush=True)
+
+
+def recv(fd):
+    import socket
+
+    sock = socket.socket(fileno=int(fd))
+    a = npshm.recv(sock)
+    print(float(a.sum()), a.dtype.str, list(a.shape), flush=True)
+    npshm.send(sock, np.arange(6, dtype=np.int32).reshape(2, 3) * 10)
+    sock.close()
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     {"read": lambda: read(sys.argv[2]), "share": share, "live": lambda: live(sys.argv[2]),
-     "attach": lambda: attach(sys.argv[2])}[cmd]()
+     "attach": lambda: attach(sys.argv[2]), "hold": lambda: hold(sys.argv[2]), "foreign": foreign,
+     "lines": lines, "recv": lambda: recv(sys.argv[2])}[cmd]()

@@ -453,6 +453,18 @@ def send(sock: socket.socket, obj) -> None:
         s.close()
 
 
+def _size_sealed(fd: int) -> bool:
+    """False for a memfd whose size is not sealed (its sender could truncate
+    it under our mapping: SIGBUS). Named files pass: anyone with the name
+    could truncate them, the same exposure as attaching by name."""
+    try:
+        if not os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"):
+            return True
+        return bool(fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK)
+    except OSError:
+        return False
+
+
 def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
     """Receive one array sent with send() (or Go's bridge.Send): a zero-copy
     view of the sender's memory, read-only unless writable=True. Raises
@@ -472,11 +484,7 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
                 raise ValueError("descriptor line cut short")
             msg += more
         desc = json.loads(msg)
-        try:
-            sealed = fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK
-        except OSError:
-            sealed = True  # not a memfd: a named segment's descriptor
-        if not sealed:
+        if not _size_sealed(fd):
             raise ValueError("received memfd is not sealed against shrinking; a peer could truncate it under us")
         size = os.fstat(fd).st_size
         if size == 0:
