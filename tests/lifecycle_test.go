@@ -212,11 +212,12 @@ func holders(t *testing.T, name string) int {
 // Python process still holds the array: gc leaves it until that one exits.
 func TestGCNeverRemovesInUse(t *testing.T) {
 	shmtest.PrivateDir(t)
-	_, line := helper(t, "create-exit", "")
+	creator, line := helper(t, "create-exit", "")
 	name := line[1]
 	t.Cleanup(func() { bridge.Unlink(name) })
 	p := startPy(t, "hold", name)
 	p.line()
+	creator.Wait() // gone for sure (under -race a Go process lingers a second at exit)
 	for i := 0; i < 3; i++ {
 		if removed := gcNames(t); len(removed) != 0 {
 			t.Fatalf("gc removed %v while a consumer holds it", removed)
