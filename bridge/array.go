@@ -2,8 +2,8 @@ package bridge
 
 import (
 	"fmt"
+	"io"
 	"os"
-	"runtime/debug"
 
 	"github.com/npshm/npshm/npy"
 )
@@ -110,7 +110,7 @@ func OpenFile(path string, mode Mode) (*Array, error) {
 }
 
 func newArray(seg *Segment) (*Array, error) {
-	h, err := parseMapped(seg.data)
+	h, err := readHeader(seg.file)
 	if err != nil {
 		return nil, err
 	}
@@ -118,24 +118,30 @@ func newArray(seg *Segment) (*Array, error) {
 	if err != nil {
 		return nil, err
 	}
-	if avail := int64(len(seg.data) - h.DataOffset); nbytes > avail {
+	if avail := int64(len(seg.data) - h.DataOffset); h.DataOffset > len(seg.data) || nbytes > avail {
 		return nil, fmt.Errorf("%w: %s %s needs %d data bytes after a %d-byte header, segment is %d bytes",
 			ErrTruncated, h.DType, shapeString(h.Shape), nbytes, h.DataOffset, len(seg.data))
 	}
 	return &Array{seg: seg, header: h, nbytes: nbytes}, nil
 }
 
-// parseMapped parses a header in mapped memory. If another process
-// truncates the file under us, reading it faults; that becomes an error
-// rather than a crash.
-func parseMapped(b []byte) (h npy.Header, err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			h, err = npy.Header{}, fmt.Errorf("%w: fault reading the header (segment truncated?)", ErrTruncated)
+// readHeader reads and parses the header with pread, not through the
+// mapping: attaching then takes no page fault, and a segment truncated by
+// someone else is a short read rather than a SIGBUS.
+func readHeader(f *os.File) (npy.Header, error) {
+	buf := make([]byte, 4096)
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && err != io.EOF {
+		return npy.Header{}, err
+	}
+	total, err := npy.HeaderLen(buf[:n])
+	if err == nil && total > n && n == len(buf) && total <= 12+4*npy.DefaultMaxHeaderSize {
+		buf = make([]byte, total)
+		if n, err = f.ReadAt(buf, 0); err != nil && err != io.EOF {
+			return npy.Header{}, err
 		}
-	}()
-	return npy.ParseHeader(b)
+	}
+	return npy.ParseHeader(buf[:n])
 }
 
 func shapeString(s []int) string { return fmt.Sprint(s) }

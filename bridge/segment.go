@@ -152,35 +152,35 @@ func openPath(name, path string, mode Mode) (*Segment, error) {
 	if mode == ReadWrite {
 		flag = os.O_RDWR
 	}
-	f, err := os.OpenFile(path, flag, 0)
-	if err != nil {
-		return nil, unwrapPath(err)
+	for attempt := 0; attempt < 3; attempt++ {
+		f, err := openFile(path, flag)
+		if err != nil {
+			return nil, unwrapPath(err)
+		}
+		// Hold the segment (a shared flock, released on Close or exit), then
+		// make sure it still has its name: gc may have removed it, or a
+		// republish replaced it, while we waited for the lock.
+		if err := lockShared(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("flock: %w", err)
+		}
+		size, regular, linked := linkedSize(f)
+		switch {
+		case !linked:
+			f.Close()
+			continue // look again: the name may now hold a new array
+		case !regular:
+			f.Close()
+			return nil, fmt.Errorf("not a regular file")
+		}
+		data, err := mapFile(f, size, mode)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		return &Segment{name: name, path: path, mode: mode, file: f, data: data}, nil
 	}
-	// Hold the segment (a shared flock, released on Close or exit), then make
-	// sure gc did not remove it while we waited for the lock.
-	if err := lockShared(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("flock: %w", err)
-	}
-	if !sameFile(f, path) {
-		f.Close()
-		return nil, notFound{filepath.Dir(path)}
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("not a regular file")
-	}
-	data, err := mapFile(f, st.Size(), mode)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &Segment{name: name, path: path, mode: mode, file: f, data: data}, nil
+	return nil, notFound{filepath.Dir(path)}
 }
 
 // Name is the segment's name without a leading slash, as Python's

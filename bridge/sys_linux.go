@@ -85,8 +85,35 @@ func tryLockExclusive(f *os.File) (bool, error) {
 	return err == nil, err
 }
 
-// sameFile reports whether path still names the file open as f (it may
-// have been unlinked or replaced since f was opened).
+// openFile opens an existing file for mapping. Unlike os.OpenFile it does
+// not offer the descriptor to the runtime's poller (a wasted syscall for a
+// regular file, on the attach path).
+func openFile(path string, flag int) (*os.File, error) {
+	for {
+		fd, err := unix.Open(path, flag|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+}
+
+// linkedSize returns f's size, whether it is a regular file, and whether it
+// still has a name: gc's unlink, or a republish renaming a new array over
+// the name, leaves the file we opened with no links.
+func linkedSize(f *os.File) (size int64, regular, linked bool) {
+	var st unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil {
+		return 0, false, false
+	}
+	return st.Size, st.Mode&unix.S_IFMT == unix.S_IFREG, st.Nlink > 0
+}
+
+// sameFile reports whether path still names the file open as f (gc checks
+// this while it holds the exclusive lock, just before unlinking).
 func sameFile(f *os.File, path string) bool {
 	var a, b unix.Stat_t
 	if unix.Fstat(int(f.Fd()), &a) != nil || unix.Stat(path, &b) != nil {

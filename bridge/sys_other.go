@@ -18,6 +18,8 @@ func unmap([]byte) error                            { return nil }
 func lockShared(*os.File) error                     { return errUnsupported }
 func tryLockExclusive(*os.File) (bool, error)       { return false, errUnsupported }
 func sameFile(*os.File, string) bool                { return false }
+func openFile(string, int) (*os.File, error)        { return nil, errUnsupported }
+func linkedSize(*os.File) (int64, bool, bool)       { return 0, false, false }
 func setXattr(*os.File, string, string) error       { return nil }
 func getXattr(string, string) (string, error)       { return "", nil }
 func renameNoReplace(string, string) error          { return errUnsupported }

@@ -339,6 +339,14 @@ func shapeFromLit(v lit) ([]int, error) {
 var dtUnits = map[string]bool{"Y": true, "M": true, "W": true, "D": true, "h": true, "m": true,
 	"s": true, "ms": true, "us": true, "μs": true, "ns": true, "ps": true, "fs": true, "as": true, "generic": true}
 
+// The sizes numpy allows per fixed-size kind, and its default when the type
+// string has none (i8, u8, f8, c16).
+var (
+	kindSizes = map[byte][]int{'b': {1}, 'i': {1, 2, 4, 8}, 'u': {1, 2, 4, 8}, 'f': {2, 4, 8, 12, 16},
+		'c': {8, 16, 24, 32}, 'M': {8}, 'm': {8}, 'O': {8}}
+	defaultSize = map[byte]int{'b': 1, 'i': 8, 'u': 8, 'f': 8, 'c': 16, 'M': 8, 'm': 8, 'O': 8}
+)
+
 // parseTypeStr parses one type string such as "<f8", "|S10", "U3", "<M8[ns]".
 func parseTypeStr(s string) (DType, error) {
 	bad := func(why string) (DType, error) {
@@ -382,9 +390,6 @@ func parseTypeStr(s string) (DType, error) {
 		}
 		n = v
 	}
-	defaultSize := map[byte]int{'b': 1, 'i': 8, 'u': 8, 'f': 8, 'c': 16, 'M': 8, 'm': 8, 'O': 8}
-	sizes := map[byte][]int{'b': {1}, 'i': {1, 2, 4, 8}, 'u': {1, 2, 4, 8}, 'f': {2, 4, 8, 12, 16},
-		'c': {8, 16, 24, 32}, 'M': {8}, 'm': {8}, 'O': {8}}
 	var t DType
 	switch kind {
 	case 'S', 'V', 'U':
@@ -399,7 +404,7 @@ func parseTypeStr(s string) (DType, error) {
 		}
 		t = scalar(kind, n)
 	default:
-		allowed, ok := sizes[kind]
+		allowed, ok := kindSizes[kind]
 		if !ok {
 			return bad("unknown type code")
 		}

@@ -299,3 +299,16 @@ func FuzzParseHeader(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseHeader(b *testing.B) {
+	for _, dt := range []string{"<f8", "[('chr','S10'),('pos','<i4'),('pct','<f4'),('c','<i4'),('t','<i4')]"} {
+		hdr, _ := Header{DType: MustDType(dt), Shape: []int{1000, 3}}.Encode()
+		b.Run(dt[:3], func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := ParseHeader(hdr); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

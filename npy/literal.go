@@ -261,6 +261,12 @@ func (p *litParser) str() (lit, error) {
 	}
 }
 
+var (
+	simpleEscapes = map[byte]string{'\\': "\\", '\'': "'", '"': "\"", 'n': "\n", 'r': "\r", 't': "\t",
+		'a': "\a", 'b': "\b", 'f': "\f", 'v': "\v", '\n': ""}
+	hexEscapes = map[byte]int{'x': 2, 'u': 4, 'U': 8}
+)
+
 func (p *litParser) escape(b *strings.Builder) error {
 	p.pos++ // backslash
 	if p.pos >= len(p.s) {
@@ -268,14 +274,11 @@ func (p *litParser) escape(b *strings.Builder) error {
 	}
 	c := p.s[p.pos]
 	p.pos++
-	simple := map[byte]string{'\\': "\\", '\'': "'", '"': "\"", 'n': "\n", 'r': "\r", 't': "\t",
-		'a': "\a", 'b': "\b", 'f': "\f", 'v': "\v", '\n': ""}
-	if s, ok := simple[c]; ok {
+	if s, ok := simpleEscapes[c]; ok {
 		b.WriteString(s)
 		return nil
 	}
-	hex := map[byte]int{'x': 2, 'u': 4, 'U': 8}
-	if n, ok := hex[c]; ok {
+	if n, ok := hexEscapes[c]; ok {
 		if p.pos+n > len(p.s) {
 			return p.errorf("truncated \\%c escape", c)
 		}

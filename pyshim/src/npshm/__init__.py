@@ -44,16 +44,19 @@ __version__ = "0.1.0"
 Descriptor = Mapping[str, Any]
 
 
-def _header_of(mm, what: str):
-    prefix = mm[:12]
-    total = header_length(prefix, what)
-    return parse_header(mm[: min(total, len(mm))], len(mm), what)
+def _header_of(mm, what: str, head: bytes = b""):
+    """Parse the header from `head` (bytes read before mapping) when it holds
+    it all, else from the mapping."""
+    total = header_length(head[:12] if len(head) >= 12 else mm[:12], what)
+    buf = head if len(head) >= total else mm[: min(total, len(mm))]
+    return parse_header(buf, len(mm), what)
 
 
 def _view(mm, hdr, writable: bool) -> np.ndarray:
+    """The array over the mapping; read-only follows from an ACCESS_READ mapping."""
     order = "F" if hdr.fortran_order else "C"
     arr = np.ndarray(hdr.shape, dtype=hdr.dtype, buffer=mm, offset=hdr.offset, order=order)
-    if not writable:
+    if not writable and arr.flags.writeable:
         arr.flags.writeable = False
     return arr
 
@@ -61,6 +64,8 @@ def _view(mm, hdr, writable: bool) -> np.ndarray:
 def _resolve(target: Union[str, Descriptor]):
     """(path, label, descriptor or None) for a name, a JSON line or a dict."""
     desc = None
+    if type(target) is str and target[:1] != "{" and target[:1] != " ":  # the common case: a name
+        return segment_path(target), target, None
     if isinstance(target, str) and target.lstrip().startswith("{"):
         try:
             desc = json.loads(target)
@@ -71,7 +76,7 @@ def _resolve(target: Union[str, Descriptor]):
     elif not isinstance(target, str):
         raise TypeError(f"attach() takes a name, a descriptor dict or a JSON line, not {type(target).__name__}")
     if desc is None:
-        return segment_path(target), repr(clean_name(target)), None
+        return segment_path(target), target, None
     if not isinstance(desc, Mapping) or "name" not in desc:
         raise ValueError("descriptor has no 'name'")
     if desc.get("anonymous"):
@@ -148,8 +153,9 @@ def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndar
     the descriptor.
     """
     path, label, desc = _resolve(target)
-    mm = open_map(path, label, writable)
-    hdr = _header_of(mm, label)  # on error the unreferenced mapping is freed
+    label = repr(label) if desc is None else label
+    mm, head = open_map(path, label, writable)
+    hdr = _header_of(mm, label, head)  # on error the unreferenced mapping is freed
     if desc is not None:
         _check_descriptor(desc, hdr, label)
     return _view(mm, hdr, writable)
@@ -274,8 +280,8 @@ class Shared:
 
 
 def _reopen(descriptor: dict, path: str) -> Shared:
-    mm = open_map(path, repr(descriptor["name"]), True)
-    hdr = _header_of(mm, repr(descriptor["name"]))
+    mm, head = open_map(path, repr(descriptor["name"]), True)
+    hdr = _header_of(mm, repr(descriptor["name"]), head)
     _check_descriptor(descriptor, hdr, repr(descriptor["name"]))
     return Shared(descriptor["name"], path, mm, hdr, created=False)
 

@@ -9,6 +9,7 @@ fortran_order and shape). The writer produces the bytes numpy >= 1.24 writes
 from __future__ import annotations
 
 import ast
+import re
 import struct
 from typing import NamedTuple, Tuple
 
@@ -19,6 +20,19 @@ ALIGN = 64
 MAX_HEADER_SIZE = 10000
 _GROWTH_AXIS_MAX_DIGITS = 21
 _LAYOUT = {(1, 0): ("<H", "latin1"), (2, 0): ("<I", "latin1"), (3, 0): ("<I", "utf8")}
+
+
+# The exact text numpy writes for a scalar dtype, e.g.
+#   {'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }
+# A header in this form is read with a regex; any other form goes through
+# ast.literal_eval. Both only ever read literals.
+_NUMPY_FORM = re.compile(
+    r"\{'descr': '([<>|=]?[a-zA-Z]\d*(?:\[\d*[a-zA-Z]+\])?)', 'fortran_order': (False|True), "
+    r"'shape': \(((?:\d+, )*\d+,?)?\), \} *\n?"
+)
+# Parsed headers by their bytes, so attaching many times costs one parse.
+_cache: dict = {}
+_CACHE_MAX = 1024
 
 
 class SegmentError(ValueError):
@@ -61,40 +75,56 @@ def parse_header(buf, size: int, what: str, max_header_size: int = MAX_HEADER_SI
         raise SegmentError(f"{what}: npy header of {total - start} bytes exceeds the limit of {max_header_size}")
     if total > size or total > len(buf):
         raise SegmentError(f"{what}: truncated .npy header (needs {total} bytes, segment has {size})")
-    try:
-        text = bytes(buf[start:total]).decode(encoding)
-    except UnicodeDecodeError as e:
-        raise SegmentError(f"{what}: npy header is not valid {encoding}") from e
-    if len(text) > max_header_size:
-        raise SegmentError(f"{what}: npy header of {len(text)} characters exceeds the limit of {max_header_size}")
-    try:
-        d = ast.literal_eval(text)  # literals only: nothing is evaluated as code
-    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as e:
-        raise SegmentError(f"{what}: npy header is not a Python literal: {text.strip()[:80]!r}") from e
-    if not isinstance(d, dict) or set(d) != {"descr", "fortran_order", "shape"}:
-        keys = sorted(map(repr, d)) if isinstance(d, dict) else type(d).__name__
-        raise SegmentError(f"{what}: npy header must be a dict with keys descr, fortran_order, shape; got {keys}")
-    shape, fortran = d["shape"], d["fortran_order"]
-    if not isinstance(shape, tuple) or not all(type(x) is int and x >= 0 for x in shape):
-        raise SegmentError(f"{what}: bad shape {shape!r}")
-    if not isinstance(fortran, bool):
-        raise SegmentError(f"{what}: fortran_order is not a bool: {fortran!r}")
-    try:
-        dtype = np.lib.format.descr_to_dtype(d["descr"])
-    except Exception as e:  # numpy raises TypeError, ValueError, KeyError... for bad descrs
-        raise SegmentError(f"{what}: bad dtype descr {d['descr']!r}") from e
-    if dtype.hasobject:
-        raise SegmentError(f"{what}: object dtype {d['descr']!r} holds Python pointers and cannot be shared")
-    count = 1
-    for x in shape:
-        count *= x
-    nbytes = count * dtype.itemsize
+    raw = bytes(buf[start:total])
+    hit = _cache.get(raw)
+    if hit is None:
+        hit = _parse_text(raw, encoding, what, max_header_size)
+        if len(_cache) < _CACHE_MAX:
+            _cache[raw] = hit
+    dtype, fortran, shape, nbytes = hit
     if total + nbytes > size:
         raise SegmentError(
             f"{what}: segment is {size} bytes but its header says {dtype.str} {shape} "
             f"needs {nbytes} data bytes after a {total}-byte header"
         )
     return Header(dtype, fortran, shape, total, nbytes)
+
+
+def _parse_text(raw: bytes, encoding: str, what: str, max_header_size: int):
+    """(dtype, fortran_order, shape, nbytes) from the header text, checked."""
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise SegmentError(f"{what}: npy header is not valid {encoding}") from e
+    if len(text) > max_header_size:
+        raise SegmentError(f"{what}: npy header of {len(text)} characters exceeds the limit of {max_header_size}")
+    m = _NUMPY_FORM.fullmatch(text)
+    if m:
+        descr, fortran = m.group(1), m.group(2) == "True"
+        shape = tuple(int(x) for x in (m.group(3) or "").split(",") if x.strip())
+    else:
+        try:
+            d = ast.literal_eval(text)  # literals only: nothing is evaluated as code
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError) as e:
+            raise SegmentError(f"{what}: npy header is not a Python literal: {text.strip()[:80]!r}") from e
+        if not isinstance(d, dict) or set(d) != {"descr", "fortran_order", "shape"}:
+            keys = sorted(map(repr, d)) if isinstance(d, dict) else type(d).__name__
+            raise SegmentError(f"{what}: npy header must be a dict with keys descr, fortran_order, shape; got {keys}")
+        descr, shape, fortran = d["descr"], d["shape"], d["fortran_order"]
+        if not isinstance(shape, tuple) or not all(type(x) is int and x >= 0 for x in shape):
+            raise SegmentError(f"{what}: bad shape {shape!r}")
+        if not isinstance(fortran, bool):
+            raise SegmentError(f"{what}: fortran_order is not a bool: {fortran!r}")
+    try:
+        dtype = np.lib.format.descr_to_dtype(descr)
+    except Exception as e:  # numpy raises TypeError, ValueError, KeyError... for bad descrs
+        raise SegmentError(f"{what}: bad dtype descr {descr!r}") from e
+    if dtype.hasobject:
+        raise SegmentError(f"{what}: object dtype {descr!r} holds Python pointers and cannot be shared")
+    count = 1
+    for x in shape:
+        count *= x
+    return dtype, fortran, shape, count * dtype.itemsize
 
 
 def encode_header(dtype: np.dtype, fortran_order: bool, shape: Tuple[int, ...]) -> bytes:

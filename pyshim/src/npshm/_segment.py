@@ -46,16 +46,6 @@ def temp_name() -> str:
     return f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
 
 
-def _lock_shared(fd: int, path: str) -> None:
-    """Hold the segment (shared flock), then check gc did not remove it."""
-    fcntl.flock(fd, fcntl.LOCK_SH)
-    try:
-        st, now = os.fstat(fd), os.stat(path)
-        same = (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
-    except FileNotFoundError:
-        same = False
-    if not same:
-        raise FileNotFoundError(errno.ENOENT, f"no segment {os.path.basename(path)!r} in {os.path.dirname(path)}", path)
 
 
 def shm_dir() -> str:
@@ -65,6 +55,9 @@ def shm_dir() -> str:
 
 def clean_name(name: str) -> str:
     """Validate a segment name as SharedMemory takes it; drop a leading '/'."""
+    if type(name) is str and 0 < len(name) <= 64 and name.isascii() and name[0] not in "/." \
+            and "/" not in name and "\0" not in name and ".." not in name:
+        return name  # the common case, checked in a few string scans
     if not isinstance(name, str):
         raise TypeError(f"segment name must be a str, not {type(name).__name__}")
     n = name[1:] if name.startswith("/") else name
@@ -88,23 +81,34 @@ def segment_path(name: str) -> str:
     return os.path.join(shm_dir(), clean_name(name))
 
 
-def open_map(path: str, what: str, writable: bool) -> mmap.mmap:
-    """Map a whole existing file, shared; read-only unless writable."""
-    try:
-        fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
-    except FileNotFoundError:
-        raise FileNotFoundError(errno.ENOENT, f"no segment {what} in {os.path.dirname(path)}", path) from None
-    try:
-        _lock_shared(fd, path)
-        size = os.fstat(fd).st_size
-        if size == 0:
-            from ._format import SegmentError
+def open_map(path: str, what: str, writable: bool):
+    """Map a whole existing file, shared; read-only unless writable.
 
-            raise SegmentError(f"{what}: segment is empty")
-        access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
-        return mmap.mmap(fd, size, access=access)
-    finally:
-        os.close(fd)
+    Returns (mapping, first bytes): the header is read with pread before
+    mapping, so attaching takes no page fault. The mapping holds a shared
+    flock (through the mmap's own dup of the descriptor) for as long as it
+    lives: that is how gc knows the segment is in use.
+    """
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, f"no segment {what} in {os.path.dirname(path)}", path) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            st = os.fstat(fd)
+            if st.st_nlink == 0:
+                continue  # removed by gc, or replaced by a republish, while we waited: look again
+            if st.st_size == 0:
+                from ._format import SegmentError
+
+                raise SegmentError(f"{what}: segment is empty")
+            head = os.pread(fd, 4096, 0)
+            access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
+            return mmap.mmap(fd, st.st_size, access=access), head
+        finally:
+            os.close(fd)
+    raise FileNotFoundError(errno.ENOENT, f"no segment {what} in {os.path.dirname(path)}", path)
 
 
 def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
