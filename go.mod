@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/sbinet/npyio v0.6.0
-	golang.org/x/sys v0.0.0-20210304124612-50617c2ba197
+	golang.org/x/sys v0.49.0
 )
 
 require (

@@ -26,7 +26,7 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 		return nil, err
 	}
 	seg := &Segment{mode: ReadWrite, created: true, file: f}
-	if err := reserve(f, size); err != nil {
+	if err := f.Truncate(size); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
@@ -34,8 +34,8 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 		f.Close()
 		return nil, fmt.Errorf("create anonymous array: seal: %w", err)
 	}
-	if seg.data, err = mapFile(f, size, ReadWrite); err != nil {
-		f.Close()
+	if err := seg.mapPopulated(size); err != nil {
+		seg.Close()
 		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
 	return fillHeader(seg, hdr, h, nbytes), nil

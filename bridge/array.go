@@ -37,7 +37,8 @@ func CreateArray(name string, h npy.Header) (*Array, error) {
 }
 
 // CreateFile is CreateArray for a .npy file at path (created exclusively,
-// 0600, its space reserved), for arrays kept on disk or bigger than RAM.
+// 0600, its blocks reserved with fallocate but not read into memory), for
+// arrays kept on disk or bigger than RAM.
 func CreateFile(path string, h npy.Header) (*Array, error) {
 	hdr, nbytes, err := encodeImage(h)
 	if err != nil {
@@ -49,6 +50,10 @@ func CreateFile(path string, h npy.Header) (*Array, error) {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	seg := &Segment{name: path, path: path, mode: ReadWrite, created: true, file: f}
+	if err := reserve(f, size); err != nil {
+		seg.discard()
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
 	if seg.data, err = mapFile(f, size, ReadWrite); err != nil {
 		seg.discard()
 		return nil, fmt.Errorf("create %s: %w", path, err)

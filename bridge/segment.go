@@ -47,8 +47,9 @@ type Segment struct {
 
 // CreateSegment creates a new segment of size bytes, zero-filled, with
 // O_CREAT|O_EXCL and mode 0600, and maps it read-write. An empty name picks
-// a fresh "psm_" name. The memory is reserved now: when the filesystem is
-// full the error wraps ErrNoSpace and nothing is left behind.
+// a fresh "psm_" name. Every page is allocated and mapped now, in parallel,
+// so a full filesystem is an error wrapping ErrNoSpace here (never a SIGBUS
+// later), nothing is left behind, and filling it takes no page faults.
 func CreateSegment(name string, size int64) (*Segment, error) {
 	if size <= 0 || size > math.MaxInt {
 		return nil, fmt.Errorf("create segment %q: %w: %d bytes", name, ErrInvalidSize, size)
@@ -57,11 +58,20 @@ func CreateSegment(name string, size int64) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.data, err = mapFile(s.file, size, ReadWrite); err != nil {
+	if err := s.mapPopulated(size); err != nil {
 		s.discard()
 		return nil, fmt.Errorf("create segment %q: %w", s.name, err)
 	}
 	return s, nil
+}
+
+// mapPopulated maps a freshly created segment read-write and allocates its pages.
+func (s *Segment) mapPopulated(size int64) error {
+	var err error
+	if s.data, err = mapFile(s.file, size, ReadWrite); err != nil {
+		return err
+	}
+	return populate(s.file, s.data)
 }
 
 // createNamed runs create on the path of name (or of fresh names until one
@@ -89,9 +99,10 @@ func createNamed(name string, create func(path string) (*os.File, error)) (*Segm
 	}
 }
 
-// createFile makes path exclusively (0600), marks this process as its
-// creator and a holder, and reserves size bytes; on failure it removes what
-// it made.
+// createFile makes path exclusively (0600) and size bytes long (sparse),
+// and marks this process as its creator and a holder. Callers allocate the
+// space: populate (shared memory), reserve (disk files) or write(2) (Put).
+// On failure it removes what it made.
 func createFile(path string, size int64) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
@@ -108,8 +119,8 @@ func createFile(path string, size int64) (*os.File, error) {
 	if err := setXattr(f, xattrCreator, self.String()); err != nil {
 		return fail(fmt.Errorf("record creator: %w", err))
 	}
-	if err := reserve(f, size); err != nil {
-		return fail(fmt.Errorf("reserve %d bytes: %w", size, err))
+	if err := f.Truncate(size); err != nil {
+		return fail(fmt.Errorf("size %d bytes: %w", size, err))
 	}
 	return f, nil
 }
