@@ -384,3 +384,52 @@ func TestDescriptorStream(t *testing.T) {
 		t.Fatalf("ReadDescriptors: names %v, %d errors", names, errs)
 	}
 }
+
+func TestPool(t *testing.T) {
+	p := bridge.NewPool(2)
+	defer p.Close()
+	h := npy.Header{DType: npy.Float64, Shape: []int{1000}}
+	a, err := p.CreateArray(h)
+	if err != nil {
+		t.Fatalf("CreateArray: %v", err)
+	}
+	v, _ := bridge.View[float64](a)
+	v[0] = 42
+	reader, err := bridge.OpenArray(a.Name(), bridge.ReadOnly)
+	if err != nil {
+		t.Fatalf("OpenArray: %v", err)
+	}
+	if p.Put(a) {
+		t.Fatalf("Put kept a segment another holder still maps")
+	}
+	reader.Close()
+
+	b, _ := p.CreateArray(h)
+	old := b.Name()
+	w, _ := bridge.View[float64](b)
+	w[0] = 7
+	if !p.Put(b) {
+		t.Fatalf("Put did not keep an idle segment")
+	}
+	if _, err := bridge.OpenArray(old, bridge.ReadOnly); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a pooled segment is still reachable by its old name: %v", err)
+	}
+	c, err := p.CreateArray(npy.Header{DType: npy.Int64, Shape: []int{1000}}) // same size: reused
+	if err != nil {
+		t.Fatalf("CreateArray: %v", err)
+	}
+	defer c.Unlink()
+	defer c.Close()
+	if c.Name() == old || c.DType().String() != "<i8" {
+		t.Fatalf("reused array %s %s", c.Name(), c.DType())
+	}
+	x, _ := bridge.View[int64](c)
+	if x[0] != int64(math.Float64bits(7)) {
+		t.Fatalf("pooled segment was not the reused one")
+	}
+	r, err := bridge.OpenArray(c.Name(), bridge.ReadOnly)
+	if err != nil || r.DType().String() != "<i8" {
+		t.Fatalf("reused array does not open as <i8: %v", err)
+	}
+	r.Close()
+}

@@ -24,3 +24,6 @@ var (
 	// segment it names.
 	ErrDescriptor = errors.New("bad descriptor")
 )
+
+// errNoPopulate: the kernel lacks MADV_POPULATE_WRITE (before 5.14).
+var errNoPopulate = errors.New("MADV_POPULATE_WRITE unsupported")

@@ -47,11 +47,21 @@ func Put(name string, src io.Reader) (*Array, error) {
 		seg.discard()
 		return nil, fmt.Errorf("put %q: %w", cmpOr(name, "(new name)"), err)
 	}
-	if err := writeImage(seg.file, raw, src, nbytes); err != nil {
-		return fail(err)
-	}
-	if seg.data, err = mapFile(seg.file, size, ReadWrite); err != nil {
-		return fail(err)
+	if f, ok := src.(*os.File); ok && isRegular(f) {
+		// A file: copy it on every core straight into the populated mapping.
+		if seg.data, err = mapFile(seg.file, size, ReadWrite); err != nil {
+			return fail(err)
+		}
+		if err := copyFileInto(seg.data, f, nbytes, len(raw)); err != nil {
+			return fail(err)
+		}
+	} else {
+		if err := writeImage(seg.file, raw, src, nbytes); err != nil {
+			return fail(err)
+		}
+		if seg.data, err = mapFile(seg.file, size, ReadWrite); err != nil {
+			return fail(err)
+		}
 	}
 	if name != "" {
 		err = a.Publish(name)
@@ -73,6 +83,35 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+func isRegular(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode().IsRegular()
+}
+
+// copyFileInto copies a .npy file, whose header is hlen bytes, into dst (a
+// fresh shared mapping of the same size): chunks are populated (allocated,
+// ENOSPC-safe) and read into with pread on every core.
+func copyFileInto(dst []byte, src *os.File, nbytes int64, hlen int) error {
+	size := int64(len(dst))
+	if st, err := src.Stat(); err != nil {
+		return err
+	} else if st.Size() < size {
+		return fmt.Errorf("%w: input has %d of %d data bytes", ErrTruncated, st.Size()-int64(hlen), nbytes)
+	}
+	return inChunks(size, 16<<20, func(lo, hi int64) error {
+		if err := populateRange(dst[lo:hi]); err != nil && !errors.Is(err, errNoPopulate) {
+			return err
+		}
+		if _, err := src.ReadAt(dst[lo:hi], lo); err != nil {
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("%w: input ends before its %d data bytes", ErrTruncated, nbytes)
+			}
+			return err
+		}
+		return nil
+	})
 }
 
 func writeImage(f *os.File, header []byte, src io.Reader, nbytes int64) error {

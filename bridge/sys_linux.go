@@ -8,10 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -220,44 +217,29 @@ func inodeOf(info os.FileInfo) uint64 {
 	return 0
 }
 
-// populate allocates and maps every page of b, a fresh shared mapping of a
-// tmpfs file, with MADV_POPULATE_WRITE on chunks in parallel: the pages
-// are reserved (a full tmpfs is ErrNoSpace here, not SIGBUS later) and the
-// producer's writes then take no page faults. Kernels before 5.14 lack the
-// advice; then the file's space is reserved with fallocate instead.
+// populate allocates and maps every page of b, a fresh shared mapping of f,
+// on every core: the pages are reserved (a full tmpfs is ErrNoSpace here,
+// not SIGBUS later) and the producer's writes then take no page faults.
+// Kernels before 5.14 lack MADV_POPULATE_WRITE; then f's space is reserved
+// with fallocate instead.
 func populate(f *os.File, b []byte) error {
-	const chunk = 32 << 20
-	if len(b) == 0 {
+	err := inChunks(int64(len(b)), 32<<20, func(lo, hi int64) error { return populateRange(b[lo:hi]) })
+	if errors.Is(err, errNoPopulate) {
+		return reserve(f, int64(len(b)))
+	}
+	return err
+}
+
+// populateRange allocates and maps the pages of b (part of a shared mapping).
+func populateRange(b []byte) error {
+	err := unix.Madvise(b, unix.MADV_POPULATE_WRITE)
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, unix.EINVAL):
+		return errNoPopulate
+	case errors.Is(err, unix.EFAULT), errors.Is(err, unix.ENOMEM):
+		return fmt.Errorf("%w: %w", ErrNoSpace, unix.ENOSPC) // a page could not be allocated
 	}
-	workers := min(runtime.GOMAXPROCS(0), (len(b)+chunk-1)/chunk)
-	var next atomic.Int64
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				lo := int(next.Add(chunk)) - chunk
-				if lo >= len(b) || errs[w] != nil {
-					return
-				}
-				errs[w] = unix.Madvise(b[lo:min(lo+chunk, len(b))], unix.MADV_POPULATE_WRITE)
-			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		switch {
-		case err == nil:
-		case errors.Is(err, unix.EINVAL):
-			return reserve(f, int64(len(b)))
-		case errors.Is(err, unix.EFAULT), errors.Is(err, unix.ENOMEM):
-			return fmt.Errorf("%w: %w", ErrNoSpace, unix.ENOSPC) // the page could not be allocated
-		default:
-			return fmt.Errorf("populate: %w", err)
-		}
-	}
-	return nil
+	return fmt.Errorf("populate: %w", err)
 }

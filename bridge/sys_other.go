@@ -14,6 +14,7 @@ var errUnsupported = errors.ErrUnsupported
 
 func reserve(*os.File, int64) error                 { return errUnsupported }
 func populate(*os.File, []byte) error               { return errUnsupported }
+func populateRange([]byte) error                    { return errUnsupported }
 func mapFile(*os.File, int64, Mode) ([]byte, error) { return nil, errUnsupported }
 func unmap([]byte) error                            { return nil }
 func lockShared(*os.File) error                     { return errUnsupported }

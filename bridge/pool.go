@@ -1,0 +1,125 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/npshm/npshm/npy"
+)
+
+// Pool keeps the segments of arrays a producer is done with, still mapped
+// and with their pages allocated, so the next array of the same size skips
+// the page allocation that dominates making a fresh segment (on tmpfs with
+// 4 KiB pages it costs more than filling the data). Filling a pooled array
+// runs at memory speed.
+//
+// A reused array is not zeroed: the producer overwrites it. Only segments
+// that no other process holds, and that still have their name, return to the
+// pool; pooled segments wait under hidden temporary names (removed by Close,
+// or by gc if the process dies). A Pool is safe for concurrent use.
+type Pool struct {
+	mu   sync.Mutex
+	free map[int64][]*Segment
+	max  int
+}
+
+// NewPool returns a pool that keeps at most max idle segments.
+func NewPool(max int) *Pool { return &Pool{free: map[int64][]*Segment{}, max: max} }
+
+// CreateArray is bridge.CreateArray with an empty name (a fresh "psm_"
+// name), reusing an idle segment of the same size when there is one.
+func (p *Pool) CreateArray(h npy.Header) (*Array, error) {
+	hdr, nbytes, err := encodeImage(h)
+	if err != nil {
+		return nil, fmt.Errorf("create array: %w", err)
+	}
+	size := int64(len(hdr)) + nbytes
+	p.mu.Lock()
+	var seg *Segment
+	if l := p.free[size]; len(l) > 0 {
+		seg, p.free[size] = l[len(l)-1], l[:len(l)-1]
+	}
+	p.mu.Unlock()
+	if seg == nil {
+		return CreateArray("", h)
+	}
+	for attempt := 0; ; attempt++ {
+		name := NewName()
+		err := renameNoReplace(seg.path, segmentPath(name))
+		if err == nil {
+			seg.name, seg.path = name, segmentPath(name)
+			break
+		}
+		if !errors.Is(err, os.ErrExist) || attempt == 100 {
+			seg.discard()
+			return nil, fmt.Errorf("create array: reuse pooled segment: %w", err)
+		}
+	}
+	return fillHeader(seg, hdr, h, nbytes), nil
+}
+
+// Put hands an array back. If no other process holds it, it still has its
+// name and the pool has room, its segment is kept for reuse (and its name
+// hidden at once); otherwise it is closed, and unlinked if this process
+// created it. Either way the caller must not use a after Put. It reports
+// whether the segment was kept.
+func (p *Pool) Put(a *Array) bool {
+	s := a.seg
+	if !s.created || s.path == "" || !p.reusable(s) {
+		s.Close()
+		if s.created && s.path != "" {
+			os.Remove(s.path)
+		}
+		return false
+	}
+	tmp := segmentPath(tempName())
+	if err := os.Rename(s.path, tmp); err != nil {
+		s.discard()
+		return false
+	}
+	s.name, s.path = tmp[len(Dir())+1:], tmp
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.free {
+		n += len(l)
+	}
+	if n >= p.max {
+		s.discard()
+		return false
+	}
+	p.free[int64(len(s.data))] = append(p.free[int64(len(s.data))], s)
+	return true
+}
+
+// reusable reports whether this process alone holds s and s still has its
+// name; it leaves this process's shared lock in place.
+func (p *Pool) reusable(s *Segment) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.file == nil {
+		return false
+	}
+	_, _, linked := linkedSize(s.file)
+	if !linked {
+		return false
+	}
+	alone, _ := tryLockExclusive(s.file) // converts our shared lock, if nobody else holds one
+	lockShared(s.file)
+	return alone
+}
+
+// Close unlinks and unmaps every idle segment.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for size, l := range p.free {
+		for _, s := range l {
+			s.discard()
+		}
+		delete(p.free, size)
+	}
+	return nil
+}
