@@ -432,4 +432,19 @@ func TestPool(t *testing.T) {
 		t.Fatalf("reused array does not open as <i8: %v", err)
 	}
 	r.Close()
+
+	// A full pool makes room by freeing its oldest idle segment.
+	small := bridge.NewPool(1)
+	defer small.Close()
+	d1, _ := small.CreateArray(npy.Header{DType: npy.Uint8, Shape: []int{10}})
+	d2, _ := small.CreateArray(npy.Header{DType: npy.Uint8, Shape: []int{20}})
+	if !small.Put(d1) || !small.Put(d2) {
+		t.Fatalf("Put refused an idle segment")
+	}
+	d3, _ := small.CreateArray(npy.Header{DType: npy.Uint8, Shape: []int{20}})
+	defer d3.Unlink()
+	defer d3.Close()
+	if d3.Segment() != d2.Segment() {
+		t.Fatalf("the newest idle segment was not kept")
+	}
 }

@@ -21,12 +21,13 @@ import (
 // or by gc if the process dies). A Pool is safe for concurrent use.
 type Pool struct {
 	mu   sync.Mutex
-	free map[int64][]*Segment
+	idle []*Segment // oldest first
 	max  int
 }
 
-// NewPool returns a pool that keeps at most max idle segments.
-func NewPool(max int) *Pool { return &Pool{free: map[int64][]*Segment{}, max: max} }
+// NewPool returns a pool that keeps at most max idle segments; beyond that
+// the oldest idle segment is freed.
+func NewPool(max int) *Pool { return &Pool{max: max} }
 
 // CreateArray is bridge.CreateArray with an empty name (a fresh "psm_"
 // name), reusing an idle segment of the same size when there is one.
@@ -38,8 +39,12 @@ func (p *Pool) CreateArray(h npy.Header) (*Array, error) {
 	size := int64(len(hdr)) + nbytes
 	p.mu.Lock()
 	var seg *Segment
-	if l := p.free[size]; len(l) > 0 {
-		seg, p.free[size] = l[len(l)-1], l[:len(l)-1]
+	for i := len(p.idle) - 1; i >= 0; i-- { // the most recently used fits best in cache
+		if int64(len(p.idle[i].data)) == size {
+			seg = p.idle[i]
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			break
+		}
 	}
 	p.mu.Unlock()
 	if seg == nil {
@@ -82,15 +87,15 @@ func (p *Pool) Put(a *Array) bool {
 	s.name, s.path = tmp[len(Dir())+1:], tmp
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
-	for _, l := range p.free {
-		n += len(l)
-	}
-	if n >= p.max {
+	if p.max <= 0 {
 		s.discard()
 		return false
 	}
-	p.free[int64(len(s.data))] = append(p.free[int64(len(s.data))], s)
+	for len(p.idle) >= p.max {
+		p.idle[0].discard()
+		p.idle = p.idle[1:]
+	}
+	p.idle = append(p.idle, s)
 	return true
 }
 
@@ -115,11 +120,9 @@ func (p *Pool) reusable(s *Segment) bool {
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for size, l := range p.free {
-		for _, s := range l {
-			s.discard()
-		}
-		delete(p.free, size)
+	for _, s := range p.idle {
+		s.discard()
 	}
+	p.idle = nil
 	return nil
 }
