@@ -263,10 +263,11 @@ def test_full_filesystem_is_enospc(tmp_path, monkeypatch):
         pytest.skip(f"cannot mount tmpfs: {r.stderr!r}")
     try:
         monkeypatch.setenv("NPSHM_DIR", str(tmp_path))
-        with pytest.raises(OSError) as e:
-            npshm.create((1 << 20,), "f8")
-        assert e.value.errno == 28  # ENOSPC
-        assert os.listdir(tmp_path) == []
+        for n in (1 << 20, 4 << 20):  # 8 MiB (fallocate path), 32 MiB (parallel populate path)
+            with pytest.raises(OSError) as e:
+                npshm.create((n,), "f8")
+            assert e.value.errno == 28  # ENOSPC
+            assert os.listdir(tmp_path) == []
         with npshm.create((1000,), "f8") as s:
             s.array[:] = 1
     finally:

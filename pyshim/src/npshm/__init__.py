@@ -29,6 +29,7 @@ from ._segment import (
     clean_name,
     create_map,
     open_map,
+    reserve_map,
     segment_path,
     set_xattr,
     shm_dir,
@@ -304,6 +305,23 @@ def _new(shape, dtype, fortran_order: bool, name: Optional[str]) -> Shared:
     return Shared(name, path, mm, hdr, created=True)
 
 
+def _copy_into(dst: np.ndarray, src: np.ndarray) -> None:
+    """dst[...] = src, in parallel chunks when both are contiguous in the same
+    order (numpy releases the GIL while it copies)."""
+    order = "F" if dst.flags.f_contiguous and not dst.flags.c_contiguous else "C"
+    same = src.dtype == dst.dtype and (src.flags.c_contiguous if order == "C" else src.flags.f_contiguous)
+    if not same or dst.nbytes < (16 << 20) or (os.cpu_count() or 1) < 2:
+        dst[...] = src
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    d = dst.reshape(-1, order=order).view(np.uint8)
+    s = src.reshape(-1, order=order).view(np.uint8)
+    chunk = 16 << 20
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as ex:
+        list(ex.map(lambda lo: np.copyto(d[lo : lo + chunk], s[lo : lo + chunk]), range(0, d.size, chunk)))
+
+
 def create(shape, dtype, *, order: str = "C", name: Optional[str] = None) -> Shared:
     """A new zero-filled array in a new segment, to fill in place.
 
@@ -328,7 +346,7 @@ def share(array, name: Optional[str] = None) -> Shared:
     fortran = bool(arr.flags.f_contiguous and not arr.flags.c_contiguous)
     s = _new(arr.shape, arr.dtype, fortran, name)
     try:
-        s.array[...] = arr
+        _copy_into(s.array, arr)
     except BaseException:
         s.__exit__(None, None, None)
         raise
@@ -418,9 +436,9 @@ def share_anonymous(array=None, *, shape=None, dtype=None, order: str = "C") -> 
     size = len(header) + count * dtype.itemsize
     fd = os.memfd_create("npshm", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
-        os.posix_fallocate(fd, 0, size)
+        os.ftruncate(fd, size)
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
-        mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
+        mm = reserve_map(fd, size, "anonymous array")
     except BaseException:
         os.close(fd)
         raise
@@ -428,7 +446,7 @@ def share_anonymous(array=None, *, shape=None, dtype=None, order: str = "C") -> 
     hdr = parse_header(header, size, "anonymous array")
     s = Shared("", None, mm, hdr, created=True, fd=fd)
     if array is not None:
-        s.array[...] = arr
+        _copy_into(s.array, arr)
     return s
 
 
