@@ -50,7 +50,7 @@ def _header_of(mm, what: str, head: bytes = b""):
     it all, else from the mapping."""
     total = header_length(head[:12] if len(head) >= 12 else mm[:12], what)
     buf = head if len(head) >= total else mm[: min(total, len(mm))]
-    return parse_header(buf, len(mm), what)
+    return parse_header(buf, len(mm), what, total=total)
 
 
 def _view(mm, hdr, writable: bool) -> np.ndarray:
@@ -65,8 +65,6 @@ def _view(mm, hdr, writable: bool) -> np.ndarray:
 def _resolve(target: Union[str, Descriptor]):
     """(path, label, descriptor or None) for a name, a JSON line or a dict."""
     desc = None
-    if type(target) is str and target[:1] != "{" and target[:1] != " ":  # the common case: a name
-        return segment_path(target), target, None
     if isinstance(target, str) and target.lstrip().startswith("{"):
         try:
             desc = json.loads(target)
@@ -153,8 +151,12 @@ def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndar
     ValueError) if it does not hold a usable .npy image or does not match
     the descriptor.
     """
-    path, label, desc = _resolve(target)
-    label = repr(label) if desc is None else label
+    if type(target) is str and target[:1] not in ("{", " ", ""):  # the common case: a name
+        name = clean_name(target)
+        path, label, desc = shm_dir() + "/" + name, repr(name), None
+    else:
+        path, label, desc = _resolve(target)
+        label = repr(label) if desc is None else label
     mm, head = open_map(path, label, writable)
     hdr = _header_of(mm, label, head)  # on error the unreferenced mapping is freed
     if desc is not None:

@@ -64,13 +64,13 @@ def header_length(prefix: bytes, what: str) -> int:
     return 8 + n + hlen
 
 
-def parse_header(buf, size: int, what: str, max_header_size: int = MAX_HEADER_SIZE) -> Header:
+def parse_header(buf, size: int, what: str, max_header_size: int = MAX_HEADER_SIZE, total: int = 0) -> Header:
     """Parse the header at the start of buf (a bytes-like of the first bytes
-    of an image whose total size is `size`) and check the data fits."""
-    total = header_length(buf[:12], what)
-    version = (buf[6], buf[7])
-    fmt, encoding = _LAYOUT[version]
-    start = 8 + struct.calcsize(fmt)
+    of an image whose total size is `size`) and check the data fits. `total`
+    is header_length(buf[:12]) when the caller has it already."""
+    if not total:
+        total = header_length(buf[:12], what)
+    start = 10 if buf[6] == 1 else 12
     if total - start > 4 * max_header_size:
         raise SegmentError(f"{what}: npy header of {total - start} bytes exceeds the limit of {max_header_size}")
     if total > size or total > len(buf):
@@ -78,7 +78,7 @@ def parse_header(buf, size: int, what: str, max_header_size: int = MAX_HEADER_SI
     raw = bytes(buf[start:total])
     hit = _cache.get(raw)
     if hit is None:
-        hit = _parse_text(raw, encoding, what, max_header_size)
+        hit = _parse_text(raw, _LAYOUT[(buf[6], buf[7])][1], what, max_header_size)
         if len(_cache) < _CACHE_MAX:
             _cache[raw] = hit
     dtype, fortran, shape, nbytes = hit
