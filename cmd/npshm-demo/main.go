@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/npshm/npshm/bridge"
@@ -67,7 +68,12 @@ func run(out io.Writer, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// Whatever ends the demo, the deferred Unlink must run: Ctrl-C, kill, a
+	// closed terminal, or stdout piped into a reader that quits (SIGPIPE
+	// would otherwise kill the process before cleanup; ignored, the write
+	// just fails).
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 
 	n := *sizeMiB << 20 / 8

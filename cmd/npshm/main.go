@@ -52,6 +52,7 @@ func commands() []command {
 		{"ls", "[--json] [--all]", "list the npy segments with dtype, shape, size, age", cmdLs},
 		{"rm", "NAME...", "unlink segments", cmdRm},
 		{"gc", "[--dry-run] [--json]", "remove segments no live process uses", cmdGC},
+		{"load", "FILE... --dtype SPEC", "parse text files (like np.loadtxt) into shared memory on all cores", cmdLoad},
 	}
 }
 
@@ -97,7 +98,7 @@ func run(stdout, stderr io.Writer, args []string) error {
 func printOverview(w io.Writer) {
 	fmt.Fprint(w, overview)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-5s %-24s %s\n", c.name, c.args, c.summary)
+		fmt.Fprintf(w, "  %-5s %-26s %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprint(w, footer)
 }

@@ -215,7 +215,7 @@ def e2e_contenders(go, w, arr, nbytes):
         del a
         return lambda: SharedArray.delete(name)
 
-    return {
+    contenders = {
         "npshm Go->numpy": go_npshm,
         "npshm numpy->numpy": py_npshm,
         "npshm numpy->Go": py_npshm_to_go,
@@ -225,6 +225,15 @@ def e2e_contenders(go, w, arr, nbytes):
         "np.save/np.load /dev/shm": npsave,
         "SharedArray create+copy": sharedarray,
     }
+    # Peak memory, in array sizes, beyond the producer's copy: pickle holds
+    # the pickled bytes, the receiver's buffer and the unpickled array.
+    need = {"pickle over mp.Pipe": 4, "np.save/np.load /dev/shm": 2}
+    skipped = []
+    for name, k in need.items():
+        if (k + 2) * nbytes > rollup_meminfo():
+            del contenders[name]
+            skipped.append(f"{name}: not run, it needs about {(k + 1) * nbytes / 2**30:.0f} GiB more than this machine has free")
+    return contenders, skipped
 
 
 def attach_contenders(go, nbytes, k):
@@ -330,12 +339,65 @@ def produce_contenders(go, arr):
     }
 
 
-def run_rounds(contenders, rounds, measure):
+SEED_DTYPE = [("chr", "S10"), ("pos", "<i4"), ("pct", "<f4"), ("c", "<i4"), ("t", "<i4")]
+SEED_SPEC = "chr:S10,pos:i4,pct:f4,c:i4,t:i4"
+
+
+def _loadtxt_one(path):
+    return np.loadtxt(path, dtype=SEED_DTYPE)
+
+
+def loadtxt_contenders(paths):
+    """Text files (in the page cache) -> the seed's structured records in memory."""
+    npshm_bin = os.path.join(ROOT, "bin", "npshm")
+    names = [n for n, _ in SEED_DTYPE]
+
+    def npshm_load():
+        out = subprocess.run([npshm_bin, "load", "--dtype", SEED_SPEC, *paths], capture_output=True, text=True, check=True).stdout
+        descs = [json.loads(l) for l in out.splitlines()]
+        arrays = [npshm.attach(d) for d in descs]  # what a consumer does next: microseconds
+        rows = sum(a.size for a in arrays)
+        del arrays
+        subprocess.run([npshm_bin, "rm", *[d["name"] for d in descs]], check=True)
+        return rows
+
+    def loadtxt_serial():
+        return sum(_loadtxt_one(p).size for p in paths)
+
+    def loadtxt_pool():
+        with mp.get_context("fork").Pool(os.cpu_count()) as pool:
+            return sum(a.size for a in pool.map(_loadtxt_one, paths))
+
+    def pandas_csv():
+        import pandas as pd
+
+        return sum(len(pd.read_csv(p, sep=" ", header=None, names=names, engine="c",
+                                   dtype={"chr": "S10", "pos": "i4", "pct": "f4", "c": "i4", "t": "i4"})) for p in paths)
+
+    def pyarrow_csv():
+        import pyarrow as pa
+        import pyarrow.csv as pc
+
+        types = {"chr": pa.string(), "pos": pa.int32(), "pct": pa.float32(), "c": pa.int32(), "t": pa.int32()}
+        return sum(pc.read_csv(p, read_options=pc.ReadOptions(column_names=names),
+                               parse_options=pc.ParseOptions(delimiter=" "),
+                               convert_options=pc.ConvertOptions(column_types=types)).num_rows for p in paths)
+
+    return {
+        "npshm load (CLI, all cores, incl. process start)": npshm_load,
+        "np.loadtxt (one process)": loadtxt_serial,
+        f"np.loadtxt in Pool({os.cpu_count()}) (the seed recipe)": loadtxt_pool,
+        "pandas.read_csv (C engine)": pandas_csv,
+        "pyarrow.csv.read_csv (threads)": pyarrow_csv,
+    }
+
+
+def run_rounds(contenders, rounds, measure, warmup=True):
     """{name: [seconds...]}, the contenders' order rotating each round, after
     one untimed warm-up run of each (first-use costs: imports, allocations)."""
     names = list(contenders)
     out = {name: [] for name in names}
-    for name in names:
+    for name in names if warmup else []:
         measure(contenders[name])
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
@@ -445,7 +507,8 @@ def plot(path, e2e):
     names = list(next(iter(e2e.values())))
     sizes = list(e2e)
     for name in names:
-        ax.plot([SIZES[s] for s in sizes], [statistics.median(e2e[s][name]) for s in sizes], marker="o", label=name)
+        xs = [s for s in sizes if name in e2e[s]]
+        ax.plot([SIZES[s] for s in xs], [statistics.median(e2e[s][name]) for s in xs], marker="o", label=name)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xticks([SIZES[s] for s in sizes], sizes)
@@ -464,6 +527,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="1 MiB, 1 round (a smoke run)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=8, help="processes for the memory scenario")
+    ap.add_argument("--text-mib", type=int, default=1024, help="size of the generated text file set")
     ap.add_argument("--helper", required=True, help="path of the built gohelper")
     ap.add_argument("--write-docs", action="store_true", help="rewrite docs/BENCHMARKS.md figures and plot")
     args = ap.parse_args()
@@ -478,10 +542,12 @@ def main():
             nbytes = SIZES[size]
             arr = data(nbytes)
             print(f"== {size}: end to end", file=sys.stderr, flush=True)
-            res = run_rounds(e2e_contenders(go, w, arr, nbytes), rounds, timed)
+            go.ask("free")
+            cont, skipped = e2e_contenders(go, w, arr, nbytes)
+            res = run_rounds(cont, rounds, timed)
             e2e[size] = res
             out.append(table(f"End to end, {size}: the producer has the array -> a numpy (or Go) process has summed it",
-                             res, nbytes, "npshm Go->numpy"))
+                             res, nbytes, "npshm Go->numpy") + "".join(f"\n\n{s}" for s in skipped))
             print(f"== {size}: attach", file=sys.stderr, flush=True)
             cont, cleanup = attach_contenders(go, nbytes, 50 if args.quick else 300)
             res = run_rounds(cont, rounds, lambda f: f())
@@ -502,6 +568,34 @@ def main():
             os.unlink(path)
             out.append(table(f"Put a {size} .npy file into shared memory", res, nbytes, "stdlib SharedMemory+readinto"))
             del arr
+        # The text loader on a generated file set (the seed's genomic rows).
+        total = (1 << 20) if args.quick else args.text_mib << 20
+        nfiles = 4
+        rows_each = total // 36 // nfiles  # ~36 bytes a row
+        paths = [f"/tmp/npshm_bench_text_{os.getpid()}_{i}.txt" for i in range(nfiles)]
+        for i, p in enumerate(paths):
+            go.ask(f"gentext {p} {rows_each} {i}")
+        nbytes = sum(os.path.getsize(p) for p in paths)
+        print(f"== text: {nfiles} files, {nbytes / 2**20:.0f} MiB, {rows_each * nfiles} rows", file=sys.stderr, flush=True)
+        cont = loadtxt_contenders(paths)
+        rows = {}
+
+        def measure(fn):
+            t = time.perf_counter()
+            rows[fn] = fn()
+            return time.perf_counter() - t
+
+        res = run_rounds(cont, rounds, measure, warmup=False)
+        for fn in cont.values():
+            assert rows[fn] == rows_each * nfiles, (rows[fn], rows_each * nfiles)
+        for p in paths:
+            os.unlink(p)
+        t = table(f"Text loading: {nfiles} files, {nbytes / 2**20:.0f} MiB, {rows_each * nfiles} rows of chr pos pct c t "
+                  f"-> structured records (GB/s column: input text)", res, nbytes, "np.loadtxt (one process)")
+        t += "\n\n| contender | rows/s (median) |\n|---|---:|\n" + "\n".join(
+            f"| {n} | {rows_each * nfiles / statistics.median(ts) / 1e6:.1f} M |" for n, ts in res.items())
+        out.append(t)
+        go.ask("free")
         big = sizes[-1]
         print(f"== {big}: memory, {args.workers} processes", file=sys.stderr, flush=True)
         mem = memory(go, SIZES[big], args.workers)

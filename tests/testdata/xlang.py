@@ -8,6 +8,7 @@
     xlang.py foreign        create a segment with the stdlib's SharedMemory, print its name, exit
     xlang.py lines          attach each descriptor line on stdin, print its sum
     xlang.py recv FD        receive arrays on Unix socket FD, print each sum, send one back
+    xlang.py loadtxt        for each JSON case on stdin, compare np.loadtxt with the loaded array
 """
 import hashlib
 import io
@@ -154,8 +155,34 @@ def recv(fd):
     sock.close()
 
 
+def loadtxt():
+    """Each stdin line: {"case", "paths", "kwargs", "descriptor"}. Expected is
+    np.loadtxt over the files' concatenated text; print one JSON verdict."""
+    import warnings
+
+    warnings.simplefilter("ignore")  # "input contained no data"
+    for line in sys.stdin:
+        c = json.loads(line)
+        kw = dict(c["kwargs"])
+        if "dtype" in kw and isinstance(kw["dtype"], list):
+            kw["dtype"] = [tuple(f) for f in kw["dtype"]]
+        if "usecols" in kw:
+            kw["usecols"] = tuple(kw["usecols"])
+        text = b"".join(open(p, "rb").read() if not p.endswith(".gz") else __import__("gzip").open(p).read()
+                        for p in c["paths"])
+        want = np.loadtxt(io.StringIO(text.decode("utf-8")), **kw)
+        got = npshm.attach(c["descriptor"])
+        verdict = {"case": c["case"], "dtype": got.dtype == want.dtype, "shape": [list(got.shape), list(want.shape)],
+                   "bytes": got.tobytes() == want.tobytes()}
+        if not verdict["bytes"] and got.shape == want.shape:
+            g, w = got.reshape(-1), want.reshape(-1)
+            bad = [i for i in range(g.size) if g[i:i + 1].tobytes() != w[i:i + 1].tobytes()][:3]
+            verdict["first_diffs"] = [[repr(g[i]), repr(w[i])] for i in bad]
+        print(json.dumps(verdict), flush=True)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     {"read": lambda: read(sys.argv[2]), "share": share, "live": lambda: live(sys.argv[2]),
      "attach": lambda: attach(sys.argv[2]), "hold": lambda: hold(sys.argv[2]), "foreign": foreign,
-     "lines": lines, "recv": lambda: recv(sys.argv[2])}[cmd]()
+     "lines": lines, "recv": lambda: recv(sys.argv[2]), "loadtxt": loadtxt}[cmd]()

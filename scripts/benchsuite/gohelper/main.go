@@ -10,13 +10,17 @@
 //	fill_fresh N         time CreateArray + copy of N float64 (then unlink); print seconds
 //	fill_pool N          the same through a Pool with a warm segment; print seconds
 //	memcpy N             time copying N float64 into warm Go memory; print seconds
+//	gentext PATH ROWS S  write ROWS genomic text rows (chr pos pct c t) to PATH, seed S
+//	free                 drop the data buffers and return the memory to the system
 package main
 
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,6 +167,13 @@ func do(cmd string, args []string, line string) (string, error) {
 			a.Close()
 		}
 		return strconv.FormatFloat(d.Seconds(), 'g', -1, 64), nil
+	case "free":
+		data, warm = nil, nil
+		pool.Close()
+		debug.FreeOSMemory()
+		return "ok", nil
+	case "gentext":
+		return "ok", genText(args[0], atoi(1), uint64(atoi(2)))
 	case "memcpy":
 		src := need(atoi(0))
 		if len(warm) != len(src) {
@@ -174,6 +185,33 @@ func do(cmd string, args []string, line string) (string, error) {
 		return strconv.FormatFloat(time.Since(t).Seconds(), 'g', -1, 64), nil
 	}
 	return "", fmt.Errorf("unknown command %q", cmd)
+}
+
+// genText writes rows like the seed's genomic files: chr pos pct c t.
+func genText(path string, rows int, seed uint64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
+	r := rand.New(rand.NewPCG(seed, 7))
+	chrs := []string{"chr1", "chr2", "chr3", "chrX", "chrY", "chrM", "chr17_random"}
+	var b []byte
+	for i := 0; i < rows; i++ {
+		b = append(b[:0], chrs[r.IntN(len(chrs))]...)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(r.IntN(250_000_000)), 10)
+		b = append(b, ' ')
+		b = strconv.AppendFloat(b, r.Float64()*100, 'f', 4, 64)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(r.IntN(500)), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(r.IntN(500)), 10)
+		b = append(b, '\n')
+		w.Write(b)
+	}
+	return w.Flush()
 }
 
 func sumPar(v []float64) float64 {

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/npshm/npshm/loader"
+)
+
+func cmdLoad(stdout, stderr io.Writer, args []string) error {
+	fs := newFlags("load", "FILE... --dtype SPEC [options]", `
+Parse delimited text files (as np.loadtxt does) on every core, straight into
+arrays in shared memory, and publish them; print one descriptor JSON line per
+array. The arrays equal np.loadtxt(FILE, dtype=..., ...) exactly: values,
+dtype and shape. A large file is parsed in parallel chunks; .gz files are
+decompressed on the fly. A malformed line is an error naming FILE:LINE and
+the text, and nothing is published.
+
+SPEC is numpy's descr, [('chr','S10'),('pos','<i4'),('pct','<f4')], or the
+compact form chr:S10,pos:i4,pct:f4, or one plain type (f8) for a 2-D array.
+Fields may be bool, ints, f4, f8, S<n>, U<n>.
+
+Names: --name NAME publishes the one array (one file, or --concat); with
+--name-each PREFIX file i (from 0) is published as PREFIX<i>; otherwise each
+array gets a fresh psm_XXXXXXXX name. Published arrays stay until npshm rm.`, stdout)
+	spec := fs.String("dtype", "", "the dtype `SPEC` (required)")
+	delim := fs.String("delimiter", "", "column separator `D` (default: runs of whitespace)")
+	skip := fs.Int("skip-header", 0, "skip the first `N` lines of each file (comment lines count)")
+	comments := fs.String("comments", "#", "comment marker `C` (\"\" for none)")
+	usecols := fs.String("usecols", "", "columns to read, comma-separated `LIST` (0-based; negative from the end)")
+	name := fs.String("name", "", "publish the array as `NAME` (one file, or --concat)")
+	each := fs.String("name-each", "", "publish file i as `PREFIX`i")
+	concat := fs.Bool("concat", false, "load all files, in order, into one array")
+	ndmin := fs.Int("ndmin", 0, "numpy's ndmin: 0 squeezes size-one dimensions like np.loadtxt")
+	files, err := parse(fs, args, 1, -1)
+	if err != nil {
+		return helpOK(err)
+	}
+	switch {
+	case *spec == "":
+		return usagef("load: --dtype is required (see npshm load --help)")
+	case *name != "" && *each != "":
+		return usagef("load: --name and --name-each exclude each other")
+	case *name != "" && len(files) > 1 && !*concat:
+		return usagef("load: --name names one array: add --concat, or use --name-each for one per file")
+	}
+	o := loader.Options{Delimiter: *delim, Comments: *comments, SkipHeader: *skip, NDMin: *ndmin, Concat: *concat}
+	if o.DType, err = loader.ParseSpec(*spec); err != nil {
+		return fmt.Errorf("load: --dtype: %w", err)
+	}
+	if *usecols != "" {
+		for _, s := range strings.Split(*usecols, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil {
+				return usagef("load: --usecols %q: %q is not a column number", *usecols, s)
+			}
+			o.UseCols = append(o.UseCols, n)
+		}
+	}
+	if isTerminal(os.Stderr) {
+		bar := newProgressBar(stderr)
+		o.Progress = bar.update
+		defer bar.finish()
+	}
+	arrays, err := loader.Load(files, o)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, a := range arrays {
+			a.Close()
+		}
+	}()
+	for i, a := range arrays {
+		var err error
+		switch {
+		case *name != "":
+			err = a.Publish(*name)
+		case *each != "":
+			err = a.Publish(*each + strconv.Itoa(i))
+		default:
+			err = a.Publish(a.Name())
+		}
+		if err != nil {
+			for _, b := range arrays[i:] {
+				b.Unlink()
+			}
+			return err
+		}
+	}
+	for _, a := range arrays {
+		fmt.Fprintln(stdout, a.Descriptor())
+	}
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBar draws "load [=====>    ]  42%  310 MB/s" on one terminal line.
+type progressBar struct {
+	w     io.Writer
+	start time.Time
+	drawn bool
+}
+
+func newProgressBar(w io.Writer) *progressBar { return &progressBar{w: w, start: time.Now()} }
+
+func (p *progressBar) update(done, total int64) {
+	if total == 0 || time.Since(p.start) < 300*time.Millisecond {
+		return // short loads draw nothing
+	}
+	const width = 30
+	frac := float64(done) / float64(total)
+	n := int(frac * width)
+	rate := float64(done) / time.Since(p.start).Seconds() / 1e6
+	fmt.Fprintf(p.w, "\rload [%s%s] %3.0f%%  %.0f MB/s ", strings.Repeat("=", n), strings.Repeat(" ", width-n), frac*100, rate)
+	p.drawn = true
+}
+
+func (p *progressBar) finish() {
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

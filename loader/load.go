@@ -1,0 +1,613 @@
+package loader
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/npshm/npshm/bridge"
+	"github.com/npshm/npshm/npy"
+)
+
+// Options says how to read the text, as np.loadtxt's arguments do.
+type Options struct {
+	// DType is a structured dtype (one field per column, in order) or a
+	// plain type (every column, giving rows x columns).
+	DType npy.DType
+	// Delimiter separates columns; "" means runs of whitespace (numpy's
+	// delimiter=None).
+	Delimiter string
+	// Comments starts a comment that runs to the end of the line; ""
+	// means no comments. np.loadtxt's default is "#".
+	Comments string
+	// SkipHeader skips this many lines at the start of each file, comment
+	// lines included (numpy's skiprows).
+	SkipHeader int
+	// UseCols picks the columns to read, in order; negative indices count
+	// from the end of the line. nil reads them all.
+	UseCols []int
+	// NDMin is numpy's ndmin: 0 (loadtxt's default) squeezes dimensions
+	// of size one, 1 and 2 guarantee that many dimensions.
+	NDMin int
+	// Concat loads all files, in order, into one array.
+	Concat bool
+	// Progress, if set, is called about ten times a second while parsing
+	// with the bytes parsed so far and the total.
+	Progress func(done, total int64)
+}
+
+// ParseError is a line that could not be loaded.
+type ParseError struct {
+	File string
+	Line int    // 1-based
+	Text string // the line, cut to 200 bytes
+	Err  error
+}
+
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("%s:%d: %v: %q", e.File, e.Line, e.Err, e.Text)
+}
+
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// ErrUnsupported is a dtype the loader cannot fill from text.
+var ErrUnsupported = errors.New("unsupported field type for text loading")
+
+// column is one output column: where its text comes from and where it goes.
+type column struct {
+	src    int    // source column index (negative: from the end)
+	name   string // for messages
+	kind   byte
+	size   int
+	offset int // within a row
+}
+
+type input struct {
+	path    string
+	data    []byte
+	release func()
+	line0   int // physical lines skipped (SkipHeader) before data
+	out     int // output array index
+	ncols   int // columns in the first data row (-1: no data)
+	firstLn int // line number of the first data row
+}
+
+type chunk struct {
+	in    *input
+	data  []byte
+	line0 int   // physical line number (0-based) of the chunk's first line
+	rows  int   // data rows (pass 1)
+	lines int   // physical lines (pass 1)
+	row0  int64 // first row's index in its output array
+	err   error
+}
+
+const chunkSize = 8 << 20
+
+// Load parses the files into new arrays in shared memory: one per file, or
+// one for all with Concat. The arrays are unpublished, under fresh "psm_"
+// names, owned by the caller (close them; Publish those to keep). On error
+// no array is left behind, and a malformed line is a *ParseError.
+func Load(paths []string, o Options) ([]*bridge.Array, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("no input files")
+	}
+	if o.NDMin < 0 || o.NDMin > 2 {
+		return nil, fmt.Errorf("ndmin must be 0, 1 or 2, not %d", o.NDMin)
+	}
+	cols, structured, err := columns(o.DType, o.UseCols)
+	if err != nil {
+		return nil, err
+	}
+	inputs, err := readInputs(paths)
+	defer func() {
+		for _, in := range inputs {
+			if in != nil && in.release != nil {
+				in.release()
+			}
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
+	sep := splitter{delim: []byte(o.Delimiter), comments: []byte(o.Comments)}
+	var chunks []*chunk
+	for i, in := range inputs {
+		in.out = i
+		if o.Concat {
+			in.out = 0
+		}
+		rest := skipLines(in.data, o.SkipHeader)
+		in.line0 = countLines(in.data[:len(in.data)-len(rest)])
+		in.ncols, in.firstLn = firstRowColumns(rest, in.line0, sep)
+		chunks = append(chunks, split(in, rest)...)
+	}
+
+	// Pass 1: rows and lines per chunk, on every core.
+	parallel(len(chunks), func(i int) {
+		c := chunks[i]
+		c.rows, c.lines = countRows(c.data, sep)
+	})
+	nout := len(inputs)
+	if o.Concat {
+		nout = 1
+	}
+	rows := make([]int64, nout)
+	ncols := make([]int, nout)
+	for i := range ncols {
+		ncols[i] = -1
+	}
+	line := map[*input]int{}
+	for _, c := range chunks {
+		c.row0 = rows[c.in.out]
+		rows[c.in.out] += int64(c.rows)
+		c.line0 = c.in.line0 + line[c.in]
+		line[c.in] += c.lines
+	}
+	for _, in := range inputs {
+		if in.ncols >= 0 && ncols[in.out] < 0 {
+			ncols[in.out] = in.ncols
+		}
+	}
+
+	// The arrays, sized exactly.
+	var arrays []*bridge.Array
+	fail := func(err error) ([]*bridge.Array, error) {
+		for _, a := range arrays {
+			a.Unlink()
+			a.Close()
+		}
+		return nil, err
+	}
+	layouts := make([][]column, nout)
+	for k := 0; k < nout; k++ {
+		rowCols := cols
+		if !structured {
+			n := ncols[k]
+			if o.UseCols != nil {
+				n = len(o.UseCols)
+			}
+			rowCols = plainColumns(o.DType, max(n, 0), o.UseCols)
+		}
+		layouts[k] = rowCols
+		shape := resultShape(rows[k], structured, len(rowCols), o.NDMin)
+		a, err := bridge.CreateArray("", npy.Header{DType: o.DType, Shape: shape})
+		if err != nil {
+			return fail(err)
+		}
+		arrays = append(arrays, a)
+	}
+
+	// Pass 2: parse every chunk into its rows, on every core.
+	var done atomic.Int64
+	var total int64
+	for _, c := range chunks {
+		total += int64(len(c.data))
+	}
+	stop := progress(o.Progress, &done, total)
+	var failed atomic.Bool
+	parallel(len(chunks), func(i int) {
+		c := chunks[i]
+		if failed.Load() {
+			return
+		}
+		a := arrays[c.in.out]
+		rowSize := a.DType().Size
+		if !structured {
+			rowSize *= len(layouts[c.in.out])
+		}
+		c.err = parseChunk(c, a.Data()[c.row0*int64(rowSize):], rowSize, layouts[c.in.out], structured, ncols[c.in.out], o, sep)
+		if c.err != nil {
+			failed.Store(true)
+		}
+		done.Add(int64(len(c.data)))
+	})
+	stop()
+	for _, c := range chunks { // the first error in file order
+		if c.err != nil {
+			return fail(c.err)
+		}
+	}
+	return arrays, nil
+}
+
+// columns checks the dtype and lays out a structured row.
+func columns(dt npy.DType, usecols []int) ([]column, bool, error) {
+	if !dt.IsStructured() {
+		if err := checkKind(dt, "dtype"); err != nil {
+			return nil, false, err
+		}
+		return nil, false, nil
+	}
+	var cols []column
+	for _, f := range dt.Fields {
+		if f.IsPadding() {
+			continue
+		}
+		if f.Shape != nil || f.Type.IsStructured() {
+			return nil, true, fmt.Errorf("%w: field %q is a subarray or record", ErrUnsupported, f.Name)
+		}
+		if err := checkKind(f.Type, "field "+f.Name); err != nil {
+			return nil, true, err
+		}
+		cols = append(cols, column{src: len(cols), name: f.Name, kind: f.Type.Kind, size: f.Type.Size, offset: f.Offset})
+	}
+	if usecols != nil {
+		if len(usecols) != len(cols) {
+			return nil, true, fmt.Errorf("usecols picks %d columns but the dtype has %d fields", len(usecols), len(cols))
+		}
+		for i := range cols {
+			cols[i].src = usecols[i]
+		}
+	}
+	return cols, true, nil
+}
+
+func checkKind(t npy.DType, what string) error {
+	switch {
+	case t.Order != '|' && t.Order != npy.NativeOrder():
+		return fmt.Errorf("%w: %s is %s (only the host's byte order)", ErrUnsupported, what, t)
+	case t.Kind == 'b' || t.Kind == 'i' || t.Kind == 'u' || t.Kind == 'S' || t.Kind == 'U':
+		return nil
+	case t.Kind == 'f' && (t.Size == 4 || t.Size == 8):
+		return nil
+	}
+	return fmt.Errorf("%w: %s is %s (bool, ints, f4, f8, S<n>, U<n> are)", ErrUnsupported, what, t)
+}
+
+// plainColumns lays out n columns of a plain dtype.
+func plainColumns(t npy.DType, n int, usecols []int) []column {
+	cols := make([]column, n)
+	for i := range cols {
+		cols[i] = column{src: i, name: fmt.Sprint(i), kind: t.Kind, size: t.Size, offset: i * t.Size}
+		if usecols != nil {
+			cols[i].src = usecols[i]
+		}
+	}
+	return cols
+}
+
+// resultShape applies np.loadtxt's shape rules: rows (records) or rows x
+// columns, then ndmin (0 squeezes size-one dimensions).
+func resultShape(rows int64, structured bool, ncols, ndmin int) []int {
+	shape := []int{int(rows)}
+	if !structured && rows > 0 {
+		shape = append(shape, ncols)
+	}
+	if len(shape) > ndmin {
+		sq := shape[:0:0]
+		for _, d := range shape {
+			if d != 1 {
+				sq = append(sq, d)
+			}
+		}
+		shape = sq
+	}
+	for len(shape) < ndmin {
+		if len(shape) == 0 {
+			shape = []int{1}
+		} else {
+			shape = append(shape, 1) // numpy: atleast_2d(a).T, a column
+		}
+	}
+	if shape == nil {
+		shape = []int{}
+	}
+	return shape
+}
+
+func readInputs(paths []string) ([]*input, error) {
+	inputs := make([]*input, len(paths))
+	errs := make([]error, len(paths))
+	parallel(len(paths), func(i int) {
+		inputs[i], errs[i] = readInput(paths[i])
+	})
+	return inputs, errors.Join(errs...)
+}
+
+func readInput(path string) (*input, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		var b bytes.Buffer
+		b.Grow(int(min(st.Size()*4, 1<<32)))
+		if _, err := io.Copy(&b, zr); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return &input{path: path, data: b.Bytes(), release: func() {}}, nil
+	}
+	data, release, err := mapInput(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &input{path: path, data: data, release: release}, nil
+}
+
+// split cuts data into chunks that end just after a newline.
+func split(in *input, data []byte) []*chunk {
+	var out []*chunk
+	for len(data) > 0 {
+		n := min(chunkSize, len(data))
+		if n < len(data) {
+			if j := bytes.IndexByte(data[n:], '\n'); j >= 0 {
+				n += j + 1
+			} else {
+				n = len(data)
+			}
+		}
+		out = append(out, &chunk{in: in, data: data[:n]})
+		data = data[n:]
+	}
+	return out
+}
+
+func skipLines(data []byte, n int) []byte {
+	for ; n > 0 && len(data) > 0; n-- {
+		j := bytes.IndexByte(data, '\n')
+		if j < 0 {
+			return nil
+		}
+		data = data[j+1:]
+	}
+	return data
+}
+
+func countLines(b []byte) int {
+	n := bytes.Count(b, []byte{'\n'})
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		n++
+	}
+	return n
+}
+
+// nextLine returns the first line of b (without "\n" or "\r\n") and the rest.
+func nextLine(b []byte) (line, rest []byte) {
+	j := bytes.IndexByte(b, '\n')
+	if j < 0 {
+		line, rest = b, nil
+	} else {
+		line, rest = b[:j], b[j+1:]
+	}
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	return line, rest
+}
+
+// splitter cuts lines into fields as np.loadtxt does.
+type splitter struct {
+	delim    []byte
+	comments []byte
+}
+
+// content strips a comment; ok is false for a line with no data.
+func (s splitter) content(line []byte) ([]byte, bool) {
+	if len(s.comments) > 0 {
+		if j := bytes.Index(line, s.comments); j >= 0 {
+			line = line[:j]
+		}
+	}
+	for _, c := range line {
+		if c != ' ' && c != '\t' {
+			return line, true
+		}
+	}
+	return line, false
+}
+
+// fields appends the fields of a data line to dst.
+func (s splitter) fields(dst [][]byte, line []byte) [][]byte {
+	if len(s.delim) == 0 {
+		for i := 0; i < len(line); {
+			for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+				i++
+			}
+			j := i
+			for j < len(line) && line[j] != ' ' && line[j] != '\t' {
+				j++
+			}
+			if j > i {
+				dst = append(dst, line[i:j])
+			}
+			i = j
+		}
+		return dst
+	}
+	for {
+		j := bytes.Index(line, s.delim)
+		if j < 0 {
+			return append(dst, line)
+		}
+		dst = append(dst, line[:j])
+		line = line[j+len(s.delim):]
+	}
+}
+
+func countRows(b []byte, s splitter) (rows, lines int) {
+	for len(b) > 0 {
+		var line []byte
+		line, b = nextLine(b)
+		lines++
+		if _, ok := s.content(line); ok {
+			rows++
+		}
+	}
+	return rows, lines
+}
+
+// firstRowColumns is the number of fields in the first data row (-1 if
+// none) and its 0-based line number.
+func firstRowColumns(b []byte, line0 int, s splitter) (int, int) {
+	for ln := line0; len(b) > 0; ln++ {
+		var line []byte
+		line, b = nextLine(b)
+		if c, ok := s.content(line); ok {
+			return len(s.fields(nil, c)), ln
+		}
+	}
+	return -1, 0
+}
+
+func parseChunk(c *chunk, dst []byte, rowSize int, cols []column, structured bool, ncols int, o Options, s splitter) error {
+	b := c.data
+	var fields [][]byte
+	row := 0
+	for ln := c.line0; len(b) > 0; ln++ {
+		var line []byte
+		line, b = nextLine(b)
+		content, ok := s.content(line)
+		if !ok {
+			continue
+		}
+		fail := func(err error) error {
+			return &ParseError{File: c.in.path, Line: ln + 1, Text: string(line[:min(len(line), 200)]), Err: err}
+		}
+		fields = s.fields(fields[:0], content)
+		switch {
+		case o.UseCols == nil && structured && len(fields) != len(cols):
+			return fail(fmt.Errorf("the dtype requires %d columns but %d were found", len(cols), len(fields)))
+		case o.UseCols == nil && !structured && len(fields) != ncols:
+			return fail(fmt.Errorf("the number of columns changed from %d to %d", ncols, len(fields)))
+		}
+		out := dst[row*rowSize : (row+1)*rowSize]
+		for _, col := range cols {
+			src := col.src
+			if src < 0 {
+				src += len(fields)
+			}
+			if src < 0 || src >= len(fields) {
+				return fail(fmt.Errorf("usecols index %d is out of range (the line has %d columns)", col.src, len(fields)))
+			}
+			if err := put(out[col.offset:col.offset+col.size], col, fields[src]); err != nil {
+				return fail(fmt.Errorf("column %d (%s): cannot convert %q to %s: %v", src+1, col.name, fields[src], kindName(col), err))
+			}
+		}
+		row++
+	}
+	return nil
+}
+
+func kindName(c column) string {
+	switch c.kind {
+	case 'S', 'U':
+		return fmt.Sprintf("%c%d", c.kind, map[bool]int{true: c.size / 4, false: c.size}[c.kind == 'U'])
+	case 'b':
+		return "bool"
+	}
+	return fmt.Sprintf("%c%d", c.kind, c.size)
+}
+
+// put converts one field into dst (the column's bytes in the row).
+func put(dst []byte, c column, f []byte) error {
+	switch c.kind {
+	case 'f':
+		v, err := parseFloat(f)
+		if err != nil {
+			return err
+		}
+		if c.size == 4 {
+			putF32(dst, v)
+		} else {
+			putF64(dst, v)
+		}
+	case 'i':
+		bits := uint(8 * c.size)
+		v, err := parseInt(f, -1<<(bits-1), 1<<(bits-1)-1)
+		if err != nil {
+			return err
+		}
+		putInt(dst, uint64(v))
+	case 'u':
+		v, err := parseUint(f, math.MaxUint64>>(64-8*uint(c.size)))
+		if err != nil {
+			return err
+		}
+		putInt(dst, v)
+	case 'b':
+		v, err := parseInt(f, math.MinInt64, math.MaxInt64)
+		if err != nil {
+			return err
+		}
+		dst[0] = 0
+		if v != 0 {
+			dst[0] = 1
+		}
+	case 'S':
+		return putLatin1(dst, f)
+	case 'U':
+		return putUCS4(dst, f)
+	}
+	return nil
+}
+
+func putInt(dst []byte, v uint64) {
+	switch len(dst) {
+	case 1:
+		dst[0] = byte(v)
+	case 2:
+		putU16(dst, uint16(v))
+	case 4:
+		putU32(dst, uint32(v))
+	default:
+		putU64(dst, v)
+	}
+}
+
+// parallel runs fn(0..n-1) on every core.
+func parallel(n int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < min(n, workers()); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// progress calls report about ten times a second until stop is called.
+func progress(report func(done, total int64), done *atomic.Int64, total int64) (stop func()) {
+	if report == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				report(done.Load(), total)
+				return
+			case <-t.C:
+				report(done.Load(), total)
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
+}

@@ -1,0 +1,214 @@
+package loader
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// The field parsers: numpy's loadtxt rules, as checked against numpy 2.x.
+// Numbers may have surrounding spaces and tabs; strings keep theirs.
+
+var errSyntax = errors.New("syntax")
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// parseUint reads [+]digits (no decimal point, no exponent) up to max.
+func parseUint(b []byte, max uint64) (uint64, error) {
+	b = trimSpace(b)
+	if len(b) > 0 && b[0] == '+' {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return 0, errSyntax
+	}
+	var n uint64
+	for _, c := range b {
+		d := uint64(c - '0')
+		if d > 9 {
+			return 0, errSyntax
+		}
+		if n > (max-d)/10 {
+			return 0, strconv.ErrRange
+		}
+		n = n*10 + d
+	}
+	return n, nil
+}
+
+// parseInt reads [+-]digits within [min, max].
+func parseInt(b []byte, min, max int64) (int64, error) {
+	b = trimSpace(b)
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		u, err := parseUint(b[1:], uint64(-(min+1))+1)
+		if err != nil || (len(b) > 1 && b[1] == '+') {
+			return 0, cmpErr(err)
+		}
+		return -int64(u-1) - 1, nil
+	}
+	u, err := parseUint(b, uint64(max))
+	return int64(u), err
+}
+
+func cmpErr(err error) error {
+	if err == nil {
+		return errSyntax
+	}
+	return err
+}
+
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseFloat reads a decimal float as numpy does: [+-] digits [. digits]
+// [e [+-] digits], or inf, infinity, nan in any case; overflow is ±inf;
+// hexadecimal and underscores are errors. Simple decimals take Clinger's
+// fast path (exact: mantissa below 2^53, power of ten at most 22); the rest
+// go to strconv.ParseFloat. Both round correctly to the nearest double.
+func parseFloat(b []byte) (float64, error) {
+	b = trimSpace(b)
+	if len(b) == 0 {
+		return 0, errSyntax
+	}
+	i, neg := 0, false
+	if b[0] == '-' || b[0] == '+' {
+		neg, i = b[0] == '-', 1
+	}
+	var mant uint64
+	digits, frac, exp := 0, 0, 0
+	sawDigit, sawDot := false, false
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case '0' <= c && c <= '9':
+			sawDigit = true
+			if mant == 0 && c == '0' {
+				if sawDot {
+					frac++
+				}
+				continue
+			}
+			if digits >= 19 {
+				return slowFloat(b)
+			}
+			mant = mant*10 + uint64(c-'0')
+			digits++
+			if sawDot {
+				frac++
+			}
+			continue
+		case c == '.' && !sawDot:
+			sawDot = true
+			continue
+		case (c == 'e' || c == 'E') && sawDigit:
+			e, err := parseInt(b[i+1:], -100000, 100000)
+			if err != nil {
+				return slowFloat(b) // a huge exponent (±inf, 0) or an error
+			}
+			exp = int(e)
+			i = len(b)
+		default:
+			return slowFloat(b) // inf, nan, or an error
+		}
+		break
+	}
+	if !sawDigit {
+		return slowFloat(b)
+	}
+	e10 := exp - frac
+	if mant>>53 != 0 || e10 < -22 || e10 > 22 {
+		return slowFloat(b)
+	}
+	f := float64(mant)
+	if e10 < 0 {
+		f /= pow10[-e10]
+	} else {
+		f *= pow10[e10]
+	}
+	if neg {
+		f = -f
+	}
+	return f, nil
+}
+
+func slowFloat(b []byte) (float64, error) {
+	for _, c := range b {
+		if c == '_' || c == 'x' || c == 'X' || c == 'p' || c == 'P' {
+			return 0, errSyntax // strconv takes these; numpy does not
+		}
+	}
+	if len(b) == 4 && (b[0] == '-' || b[0] == '+') && strings.EqualFold(string(b[1:]), "nan") {
+		if b[0] == '-' { // numpy takes a signed nan; strconv does not
+			return math.Float64frombits(0xfff8000000000000), nil
+		}
+		return math.Float64frombits(0x7ff8000000000000), nil
+	}
+	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
+	switch {
+	case err != nil && !errors.Is(err, strconv.ErrRange): // ErrRange: ±inf or 0, as numpy
+		return 0, errSyntax
+	case f != f: // NaN: the bits C's strtod (and so numpy) gives, sign included
+		if b[0] == '-' {
+			return math.Float64frombits(0xfff8000000000000), nil
+		}
+		return math.Float64frombits(0x7ff8000000000000), nil
+	}
+	return f, nil
+}
+
+// putLatin1 writes the text (UTF-8) as latin-1 bytes into dst, truncated,
+// as numpy stores str in an S field. A character above U+00FF is an error.
+func putLatin1(dst, b []byte) error {
+	n := 0
+	for len(b) > 0 && n < len(dst) {
+		if b[0] < utf8.RuneSelf {
+			dst[n] = b[0]
+			b, n = b[1:], n+1
+			continue
+		}
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size <= 1 {
+			return errors.New("invalid UTF-8")
+		}
+		if r > 0xff {
+			return errors.New("character " + strconv.QuoteRune(r) + " does not fit a bytes (S) field")
+		}
+		dst[n] = byte(r)
+		b, n = b[size:], n+1
+	}
+	return nil
+}
+
+// putUCS4 writes the text as little-endian UCS-4 into dst, truncated.
+func putUCS4(dst, b []byte) error {
+	for n := 0; len(b) > 0 && n+4 <= len(dst); n += 4 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size <= 1 {
+			return errors.New("invalid UTF-8")
+		}
+		dst[n], dst[n+1], dst[n+2], dst[n+3] = byte(r), byte(r>>8), byte(r>>16), byte(r>>24)
+		b = b[size:]
+	}
+	return nil
+}
+
+func putF32(dst []byte, f float64) { putU32(dst, math.Float32bits(float32(f))) }
+func putF64(dst []byte, f float64) { putU64(dst, math.Float64bits(f)) }
+
+func putU16(dst []byte, v uint16) { dst[0], dst[1] = byte(v), byte(v>>8) }
+func putU32(dst []byte, v uint32) {
+	dst[0], dst[1], dst[2], dst[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+func putU64(dst []byte, v uint64) { putU32(dst, uint32(v)); putU32(dst[4:], uint32(v>>32)) }

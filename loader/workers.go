@@ -1,0 +1,5 @@
+package loader
+
+import "runtime"
+
+func workers() int { return runtime.GOMAXPROCS(0) }

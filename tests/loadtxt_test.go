@@ -1,0 +1,286 @@
+package tests
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/npshm/npshm/bridge"
+	"github.com/npshm/npshm/internal/shmtest"
+	"github.com/npshm/npshm/loader"
+	"github.com/npshm/npshm/npy"
+)
+
+const seedSpec = "[('chr','S10'),('pos','<i4'),('pct','<f4'),('c','<i4'),('t','<i4')]"
+
+// seedJSON is seedSpec as numpy's loadtxt takes it through JSON.
+var seedJSON = [][2]string{{"chr", "S10"}, {"pos", "<i4"}, {"pct", "<f4"}, {"c", "<i4"}, {"t", "<i4"}}
+
+type loadCase struct {
+	name   string
+	files  []string // contents; a name ending .gz is written gzipped
+	spec   string
+	opts   loader.Options
+	kwargs map[string]any // np.loadtxt's arguments
+}
+
+func genomic(r *rand.Rand, rows int) string {
+	var b strings.Builder
+	chrs := []string{"chr1", "chr2", "chrX", "chrY", "chrM", "chr22_KI270731v1_random"}
+	for i := 0; i < rows; i++ {
+		fmt.Fprintf(&b, "%s\t%d\t%s\t%d\t%d\n", chrs[r.IntN(len(chrs))], r.IntN(250_000_000),
+			strconv.FormatFloat(r.Float64()*100, 'f', r.IntN(8), 64), r.IntN(1000), r.IntN(1000))
+	}
+	return b.String()
+}
+
+func floats(r *rand.Rand, n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		x := r.NormFloat64() * math.Pow(10, float64(r.IntN(80)-40))
+		switch i % 6 {
+		case 0:
+			b.WriteString(strconv.FormatFloat(x, 'g', -1, 64))
+		case 1:
+			b.WriteString(strconv.FormatFloat(x, 'e', r.IntN(20), 64))
+		case 2:
+			b.WriteString(strconv.FormatFloat(x, 'f', r.IntN(30), 64))
+		case 3:
+			fmt.Fprintf(&b, "%d.%d", r.IntN(1<<62), r.Uint64()) // ~40 significant digits
+		case 4:
+			b.WriteString([]string{"inf", "-inf", "nan", "-nan", "NaN", "Infinity", "1e400", "-1e-400", "0", "-0.0"}[r.IntN(10)])
+		default:
+			fmt.Fprintf(&b, "%de%d", r.IntN(1000), r.IntN(700)-350)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func loadCases() []loadCase {
+	r := rand.New(rand.NewPCG(7, 11))
+	seed, _ := loader.ParseSpec(seedSpec)
+	ws := loader.Options{DType: seed, Comments: "#"}
+	kw := func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = kv[i+1]
+		}
+		return m
+	}
+	plain := func(t string) loader.Options {
+		dt, _ := loader.ParseSpec(t)
+		return loader.Options{DType: dt, Comments: "#"}
+	}
+	with := func(o loader.Options, f func(*loader.Options)) loader.Options { f(&o); return o }
+	return []loadCase{
+		{"seed rows, comments, blank lines, CRLF, no final newline", []string{
+			"# chr pos pct c t\n" + genomic(r, 50) + "\n   \nchr3 5 0.5 1 2 # trailing comment\r\nchr4 6 1e-3 3 4"},
+			seedSpec, ws, kw("dtype", seedJSON)},
+		{"ints at their limits", []string{"-128 -32768 -2147483648 -9223372036854775808 0 0 0 0\n" +
+			"127 32767 2147483647 9223372036854775807 255 65535 4294967295 18446744073709551615\n +7  -0 007 +1 1 2 3 4\n"},
+			"a:i1,b:i2,c:i4,d:i8,e:u1,f:u2,g:u4,h:u8", with(ws, func(o *loader.Options) { o.DType, _ = loader.ParseSpec("a:i1,b:i2,c:i4,d:i8,e:u1,f:u2,g:u4,h:u8") }),
+			kw("dtype", [][2]string{{"a", "i1"}, {"b", "i2"}, {"c", "i4"}, {"d", "i8"}, {"e", "u1"}, {"f", "u2"}, {"g", "u4"}, {"h", "u8"}})},
+		{"bools", []string{"0\n1\n2\n-1\n 0 \n"}, "?", plain("?"), kw("dtype", "?")},
+		{"float64, every form", []string{floats(r, 3000)}, "f8", plain("f8"), kw("dtype", "f8")},
+		{"float32 rounding through double", []string{floats(r, 3000) + "0.1\n16777217\n3.4028235677973366e38\n3.4028235677973362e38\n1e-46\n"},
+			"f4", plain("f4"), kw("dtype", "f4")},
+		{"bytes and unicode, truncated", []string{"héllo wörld 名前\nab cd ef\nabcdefghijkl x y\n"},
+			"a:S4,b:U3,c:U1", with(ws, func(o *loader.Options) { o.DType, _ = loader.ParseSpec("a:S4,b:U3,c:U1") }),
+			kw("dtype", [][2]string{{"a", "S4"}, {"b", "U3"}, {"c", "U1"}})},
+		{"comma delimiter, spaces kept in strings, empty string", []string{" a , b ,1, 2.5\nx,,3,4\n"},
+			"a:S4,b:S4,c:i4,d:f8", with(ws, func(o *loader.Options) {
+				o.DType, _ = loader.ParseSpec("a:S4,b:S4,c:i4,d:f8")
+				o.Delimiter = ","
+			}), kw("dtype", [][2]string{{"a", "S4"}, {"b", "S4"}, {"c", "i4"}, {"d", "f8"}}, "delimiter", ",")},
+		{"usecols, negative and reordered", []string{"1 2 3 4\n5 6 7 8\n"}, "f8",
+			with(plain("f8"), func(o *loader.Options) { o.UseCols = []int{-1, 0} }), kw("dtype", "f8", "usecols", []int{-1, 0})},
+		{"usecols with a record", []string{genomic(r, 20)}, "pos:i4,chr:S10",
+			with(ws, func(o *loader.Options) { o.DType, _ = loader.ParseSpec("pos:i4,chr:S10"); o.UseCols = []int{1, 0} }),
+			kw("dtype", [][2]string{{"pos", "i4"}, {"chr", "S10"}}, "usecols", []int{1, 0})},
+		{"skip header (comments count), // comments", []string{"header line\n// c\n1 2 // x\n3 4\n"}, "i4",
+			with(plain("i4"), func(o *loader.Options) { o.SkipHeader = 1; o.Comments = "//" }),
+			kw("dtype", "i4", "skiprows", 1, "comments", "//")},
+		{"empty file, record", []string{""}, seedSpec, ws, kw("dtype", seedJSON)},
+		{"only comments, plain", []string{"# nothing\n\n"}, "f8", plain("f8"), kw("dtype", "f8")},
+		{"one record squeezes to 0-d", []string{"chr1 1 0.5 2 3\n"}, seedSpec, ws, kw("dtype", seedJSON)},
+		{"one row, plain: 1-d", []string{"1 2 3\n"}, "i8", plain("i8"), kw("dtype", "i8")},
+		{"one column, plain: 1-d", []string{"1\n2\n3\n"}, "i8", plain("i8"), kw("dtype", "i8")},
+		{"1x1 squeezes to 0-d", []string{"42\n"}, "f8", plain("f8"), kw("dtype", "f8")},
+		{"ndmin 2", []string{"1\n2\n3\n"}, "f8", with(plain("f8"), func(o *loader.Options) { o.NDMin = 2 }), kw("dtype", "f8", "ndmin", 2)},
+		{"gzip input", []string{"x.gz", genomic(r, 500)}, seedSpec, ws, kw("dtype", seedJSON)},
+		{"large file in parallel chunks", []string{genomic(r, 400_000)}, seedSpec, ws, kw("dtype", seedJSON)},
+		{"three files concatenated", []string{genomic(r, 30), genomic(r, 1), "# only a comment\n" + genomic(r, 40)}, seedSpec,
+			with(ws, func(o *loader.Options) { o.Concat = true }), kw("dtype", seedJSON)},
+	}
+}
+
+// writeInputs writes a case's files; an entry "x.gz" makes the next one gzipped.
+func writeInputs(t *testing.T, files []string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var paths []string
+	gz := false
+	for i, content := range files {
+		if content == "x.gz" {
+			gz = true
+			continue
+		}
+		p := filepath.Join(dir, fmt.Sprintf("in%d.txt", i))
+		data := []byte(content)
+		if gz {
+			p += ".gz"
+			var b bytes.Buffer
+			w := gzip.NewWriter(&b)
+			w.Write(data)
+			w.Close()
+			data, gz = b.Bytes(), false
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return paths
+}
+
+// TestLoadMatchesNumpy: for each case Go loads the files and a numpy
+// process compares the array with np.loadtxt on the same text: dtype,
+// shape and every byte.
+func TestLoadMatchesNumpy(t *testing.T) {
+	p := startPy(t, "loadtxt")
+	for _, c := range loadCases() {
+		paths := writeInputs(t, c.files)
+		arrays, err := loader.Load(paths, c.opts)
+		if err != nil {
+			t.Errorf("%s: Load: %v", c.name, err)
+			continue
+		}
+		if len(arrays) != 1 {
+			t.Errorf("%s: %d arrays", c.name, len(arrays))
+		}
+		line, _ := json.Marshal(map[string]any{"case": c.name, "paths": paths, "kwargs": c.kwargs,
+			"descriptor": json.RawMessage(arrays[0].Descriptor().String())})
+		p.send(string(line))
+		var v struct {
+			Dtype, Bytes bool
+			Shape        [2][]int
+			FirstDiffs   [][2]string `json:"first_diffs"`
+		}
+		if err := json.Unmarshal([]byte(p.line()), &v); err != nil {
+			t.Fatalf("%s: verdict: %v", c.name, err)
+		}
+		if !v.Dtype || !v.Bytes || fmt.Sprint(v.Shape[0]) != fmt.Sprint(v.Shape[1]) {
+			t.Errorf("%s: dtype ok=%v, shape npshm %v numpy %v, bytes ok=%v, first differences (npshm, numpy) %v",
+				c.name, v.Dtype, v.Shape[0], v.Shape[1], v.Bytes, v.FirstDiffs)
+		}
+		for _, a := range arrays {
+			a.Unlink()
+			a.Close()
+		}
+	}
+	p.wait()
+}
+
+// TestLoadErrors: malformed input names file:line and the text, and leaves
+// no array behind.
+func TestLoadErrors(t *testing.T) {
+	seed, _ := loader.ParseSpec(seedSpec)
+	good := genomic(rand.New(rand.NewPCG(1, 1)), 100)
+	tests := []struct {
+		name  string
+		files []string
+		opts  loader.Options
+		line  int
+		want  string
+	}{
+		{"bad int in the second file", []string{good, "chr1 1 0.5 2 3\nchr1 12x 0.5 2 3\n"}, loader.Options{DType: seed, Comments: "#"}, 2, `cannot convert "12x" to i4`},
+		{"float in an int column", []string{"chr1 1.0 0.5 2 3\n"}, loader.Options{DType: seed}, 1, `"1.0"`},
+		{"too few columns", []string{strings.Join(strings.SplitAfter(good, "\n")[:5], "") + "chr1 1\n"}, loader.Options{DType: seed}, 6, "requires 5 columns but 2"},
+		{"ragged plain", []string{"1 2\n3\n"}, loader.Options{DType: mustSpec("f8")}, 2, "changed from 2 to 1"},
+		{"usecols out of range", []string{"1 2\n"}, loader.Options{DType: mustSpec("f8"), UseCols: []int{5}}, 1, "out of range"},
+		{"character too wide for S", []string{"名 1 0.5 2 3\n"}, loader.Options{DType: seed}, 1, "does not fit"},
+		{"invalid UTF-8", []string{"\xff\xfe 1 0.5 2 3\n"}, loader.Options{DType: seed}, 1, "invalid UTF-8"},
+		{"overflow", []string{"300\n"}, loader.Options{DType: mustSpec("i1")}, 1, "cannot convert"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := shmtest.Ours()
+			paths := writeInputs(t, tt.files)
+			_, err := loader.Load(paths, tt.opts)
+			var pe *loader.ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("Load: %v, want a *ParseError", err)
+			}
+			if tt.line > 0 && pe.Line != tt.line {
+				t.Errorf("error at line %d, want %d: %v", pe.Line, tt.line, err)
+			}
+			if pe.File != paths[len(paths)-1] || !strings.Contains(err.Error(), tt.want) || pe.Text == "" {
+				t.Errorf("error %q: want file %s and %q", err, paths[len(paths)-1], tt.want)
+			}
+			if after := shmtest.Ours(); fmt.Sprint(after) != fmt.Sprint(before) {
+				t.Errorf("a failed load left segments: %v", after)
+			}
+		})
+	}
+	if _, err := loader.Load([]string{"/nonexistent/x.txt"}, loader.Options{DType: seed}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func mustSpec(s string) npy.DType {
+	dt, err := loader.ParseSpec(s)
+	if err != nil {
+		panic(err)
+	}
+	return dt
+}
+
+// TestHDF5Pipeline: the seed pipeline. `npshm load` parses three files on
+// all cores and publishes one array each; a Python script attaches them and
+// writes one HDF5 file with h5py; reading it back equals np.loadtxt.
+func TestHDF5Pipeline(t *testing.T) {
+	py := python(t)
+	if exec.Command(py, "-c", "import h5py").Run() != nil {
+		t.Fatalf("h5py is not installed in %s (scripts/setup installs it)", py)
+	}
+	shmtest.PrivateDir(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	paths := writeInputs(t, []string{genomic(r, 1000), genomic(r, 2000), genomic(r, 500)})
+	out, err := exec.Command(cliPath(t), append([]string{"load", "--dtype", "chr:S10,pos:i4,pct:f4,c:i4,t:i4", "--name-each", "part"}, paths...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("npshm load: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "\n"); n != 3 {
+		t.Fatalf("npshm load printed %d descriptors:\n%s", n, out)
+	}
+	h5 := filepath.Join(t.TempDir(), "genome.h5")
+	cmd := exec.Command(py, "../pyshim/examples/to_hdf5.py", h5, "part0", "part1", "part2")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("to_hdf5.py: %v\n%s", err, out)
+	}
+	check := fmt.Sprintf(`
+import sys, h5py, numpy as np
+dt = %s
+with h5py.File(sys.argv[1]) as f:
+    for i, p in enumerate(sys.argv[2:]):
+        got, want = f["part%%d" %% i][()], np.loadtxt(p, dtype=dt)
+        assert got.dtype == want.dtype and np.array_equal(got, want) and got.tobytes() == want.tobytes(), p
+print("ok")`, seedSpec)
+	if out, err := exec.Command(py, append([]string{"-c", check, h5}, paths...)...).CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("HDF5 check: %v\n%s", err, out)
+	}
+	for _, n := range []string{"part0", "part1", "part2"} {
+		bridge.Unlink(n)
+	}
+}
