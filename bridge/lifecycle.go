@@ -333,7 +333,7 @@ func reclaim(e Entry, dryRun bool) (*Removed, error) {
 	}
 	reason := "creator exited"
 	if e.Temporary {
-		reason = "unfinished publish (creator exited)"
+		reason = "temporary: unfinished publish or pooled (creator exited)"
 	}
 	if !dryRun {
 		if !sameFile(f, path) {
