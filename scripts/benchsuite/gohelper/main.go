@@ -36,9 +36,9 @@ import (
 )
 
 var (
-	data  []float64 // "Go has the data": filled once, reused by every command
-	live  = map[string]*bridge.Array{}
-	pool  = bridge.NewPool(1)
+	data []float64 // "Go has the data": filled once, reused by every command
+	live = map[string]*bridge.Array{}
+	pool = bridge.NewPool(1)
 )
 
 func main() {
