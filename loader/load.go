@@ -407,22 +407,45 @@ func (s splitter) content(line []byte) ([]byte, bool) {
 		}
 	}
 	for _, c := range line {
-		if c != ' ' && c != '\t' {
+		if !isSpace[c] {
 			return line, true
 		}
 	}
 	return line, false
 }
 
+// clean reports, using only fast scans, that every line of b is a data
+// line: no comment marker, no empty line, no line that starts with
+// whitespace (which could be all whitespace).
+func (s splitter) clean(b []byte) bool {
+	if len(b) == 0 || isSpace[b[0]] {
+		return len(b) == 0
+	}
+	if len(s.comments) > 0 && bytes.Index(b, s.comments) >= 0 {
+		return false
+	}
+	for i := bytes.IndexByte(b, '\n'); i >= 0 && i+1 < len(b); {
+		if isSpace[b[i+1]] {
+			return false // "\n\n", "\n \n", "\n\r\n": look line by line
+		}
+		j := bytes.IndexByte(b[i+1:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	return true
+}
+
 // fields appends the fields of a data line to dst.
 func (s splitter) fields(dst [][]byte, line []byte) [][]byte {
 	if len(s.delim) == 0 {
 		for i := 0; i < len(line); {
-			for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			for i < len(line) && isSpace[line[i]] {
 				i++
 			}
 			j := i
-			for j < len(line) && line[j] != ' ' && line[j] != '\t' {
+			for j < len(line) && !isSpace[line[j]] {
 				j++
 			}
 			if j > i {
@@ -443,6 +466,10 @@ func (s splitter) fields(dst [][]byte, line []byte) [][]byte {
 }
 
 func countRows(b []byte, s splitter) (rows, lines int) {
+	if s.clean(b) {
+		n := countLines(b)
+		return n, n
+	}
 	for len(b) > 0 {
 		var line []byte
 		line, b = nextLine(b)
@@ -468,6 +495,9 @@ func firstRowColumns(b []byte, line0 int, s splitter) (int, int) {
 }
 
 func parseChunk(c *chunk, dst []byte, rowSize int, cols []column, structured bool, ncols int, o Options, s splitter) error {
+	if o.UseCols == nil && len(s.delim) <= 1 && len(s.comments) <= 1 {
+		return parseChunkFast(c, dst, rowSize, cols, structured, s)
+	}
 	b := c.data
 	var fields [][]byte
 	row := 0
@@ -497,13 +527,242 @@ func parseChunk(c *chunk, dst []byte, rowSize int, cols []column, structured boo
 			if src < 0 || src >= len(fields) {
 				return fail(fmt.Errorf("usecols index %d is out of range (the line has %d columns)", col.src, len(fields)))
 			}
-			if err := put(out[col.offset:col.offset+col.size], col, fields[src]); err != nil {
-				return fail(fmt.Errorf("column %d (%s): cannot convert %q to %s: %v", src+1, col.name, fields[src], kindName(col), err))
+			if err := put(out[col.offset:col.offset+col.size], col.kind, fields[src]); err != nil {
+				return fieldError(c, ln+1, line, src, col, fields[src], err)
 			}
 		}
 		row++
 	}
 	return nil
+}
+
+// parseChunkFast is parseChunk for the common case (no usecols, a
+// whitespace or one-byte delimiter, a one-byte comment marker or none): one
+// pass over each line, converting each field as it is found.
+func parseChunkFast(c *chunk, dst []byte, rowSize int, cols []column, structured bool, s splitter) error {
+	if len(s.delim) == 0 {
+		return parseChunkWS(c, dst, rowSize, cols, structured, s)
+	}
+	b := c.data
+	ws := len(s.delim) == 0
+	var delim, mark byte
+	if !ws {
+		delim = s.delim[0]
+	}
+	hasMark := len(s.comments) == 1
+	if hasMark {
+		mark = s.comments[0]
+	}
+	want := len(cols)
+	row := 0
+	for ln := c.line0 + 1; len(b) > 0; ln++ {
+		var line []byte
+		if e := bytes.IndexByte(b, '\n'); e >= 0 {
+			line, b = b[:e], b[e+1:]
+		} else {
+			line, b = b, nil
+		}
+		orig := line
+		if hasMark {
+			if j := bytes.IndexByte(line, mark); j >= 0 {
+				line = line[:j]
+			}
+		}
+		i := 0
+		for i < len(line) && isSpace[line[i]] {
+			i++
+		}
+		if i == len(line) {
+			continue // blank or comment-only
+		}
+		out := dst[row*rowSize : (row+1)*rowSize]
+		k := 0
+		if ws {
+			for i < len(line) {
+				j := i
+				for j < len(line) && !isSpace[line[j]] {
+					j++
+				}
+				if k < want {
+					if err := put(out[cols[k].offset:cols[k].offset+cols[k].size], cols[k].kind, line[i:j]); err != nil {
+						return fieldError(c, ln, orig, k, cols[k], line[i:j], err)
+					}
+				}
+				k++
+				for j < len(line) && isSpace[line[j]] {
+					j++
+				}
+				i = j
+			}
+		} else {
+			if line[len(line)-1] == '\r' {
+				line = line[:len(line)-1]
+			}
+			for i = 0; ; k++ {
+				j := bytes.IndexByte(line[i:], delim)
+				end := len(line)
+				if j >= 0 {
+					end = i + j
+				}
+				if k < want {
+					if err := put(out[cols[k].offset:cols[k].offset+cols[k].size], cols[k].kind, line[i:end]); err != nil {
+						return fieldError(c, ln, orig, k, cols[k], line[i:end], err)
+					}
+				}
+				if j < 0 {
+					k++
+					break
+				}
+				i = end + 1
+			}
+		}
+		if k != want {
+			msg := fmt.Errorf("the number of columns changed from %d to %d", want, k)
+			if structured {
+				msg = fmt.Errorf("the dtype requires %d columns but %d were found", want, k)
+			}
+			return &ParseError{File: c.in.path, Line: ln, Text: string(orig[:min(len(orig), 200)]), Err: msg}
+		}
+		row++
+	}
+	return nil
+}
+
+// parseChunkWS is parseChunkFast for whitespace-separated columns: it finds
+// lines, fields and comments in one scan with a table of stop bytes, with
+// no per-line search calls.
+func parseChunkWS(c *chunk, dst []byte, rowSize int, cols []column, structured bool, s splitter) error {
+	b := c.data
+	stop := isSpace // whitespace, newline included
+	hasMark := len(s.comments) == 1
+	var mark byte
+	if hasMark {
+		mark = s.comments[0]
+		stop[mark] = true
+	}
+	want := len(cols)
+	row, ln, p := 0, c.line0+1, 0
+	for ; p < len(b); p, ln = p+1, ln+1 { // p is at a line start; the step passes its '\n'
+		start := p
+		for p < len(b) && b[p] != '\n' && isSpace[b[p]] {
+			p++
+		}
+		if p == len(b) || b[p] == '\n' {
+			continue // blank
+		}
+		if hasMark && b[p] == mark {
+			p = endOfLine(b, p)
+			continue // comment-only
+		}
+		out := dst[row*rowSize : (row+1)*rowSize]
+		k := 0
+		for {
+			if k < want && (cols[k].kind == 'i' || cols[k].kind == 'u') {
+				// Integers are converted while scanning: one pass over the digits.
+				if n, end, ok := scanInt(b, p, &stop, cols[k].kind, cols[k].size); ok {
+					putInt(out[cols[k].offset:cols[k].offset+cols[k].size], n)
+					p, k = end, k+1
+					goto next
+				}
+			}
+			{
+				j := p
+				for j < len(b) && !stop[b[j]] {
+					j++
+				}
+				if k < want {
+					col := &cols[k]
+					if err := put(out[col.offset:col.offset+col.size], col.kind, b[p:j]); err != nil {
+						return fieldError(c, ln, lineAt(b, start), k, *col, b[p:j], err)
+					}
+				}
+				k++
+				p = j
+			}
+		next:
+			for p < len(b) && b[p] != '\n' && isSpace[b[p]] {
+				p++
+			}
+			if p == len(b) || b[p] == '\n' {
+				break
+			}
+			if hasMark && b[p] == mark {
+				p = endOfLine(b, p)
+				break
+			}
+		}
+		if k != want {
+			msg := fmt.Errorf("the number of columns changed from %d to %d", want, k)
+			if structured {
+				msg = fmt.Errorf("the dtype requires %d columns but %d were found", want, k)
+			}
+			line := lineAt(b, start)
+			return &ParseError{File: c.in.path, Line: ln, Text: string(line[:min(len(line), 200)]), Err: msg}
+		}
+		row++
+	}
+	return nil
+}
+
+// endOfLine is the index of the '\n' ending the line that holds p, or len(b).
+func endOfLine(b []byte, p int) int {
+	if e := bytes.IndexByte(b[p:], '\n'); e >= 0 {
+		return p + e
+	}
+	return len(b)
+}
+
+// scanInt converts the integer field at b[p:] while finding its end: an
+// optional sign, then up to 18 digits, ending at a stop byte, within the
+// range of the kind ('i' or 'u') and size. ok is false for anything else
+// (more digits, other characters, out of range), which the general path
+// then parses, or rejects with the right message.
+func scanInt(b []byte, p int, stop *[256]bool, kind byte, size int) (v uint64, end int, ok bool) {
+	q, neg := p, false
+	if q < len(b) && (b[q] == '-' || b[q] == '+') {
+		neg, q = b[q] == '-', q+1
+	}
+	d0 := q
+	var n uint64
+	for q < len(b) && q-d0 < 18 {
+		d := b[q] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + uint64(d)
+		q++
+	}
+	if q == d0 || (q < len(b) && !stop[b[q]]) {
+		return 0, 0, false
+	}
+	bits := uint(8 * size)
+	if kind == 'u' {
+		if q > p && b[p] == '-' || n > math.MaxUint64>>(64-bits) { // numpy rejects any '-' here, even "-0"
+			return 0, 0, false
+		}
+		return n, q, true
+	}
+	if neg {
+		if n > 1<<(bits-1) {
+			return 0, 0, false
+		}
+		return uint64(-int64(n)), q, true
+	}
+	if n > 1<<(bits-1)-1 {
+		return 0, 0, false
+	}
+	return n, q, true
+}
+
+// lineAt is the line of b that starts at start, without its newline.
+func lineAt(b []byte, start int) []byte {
+	line, _ := nextLine(b[start:])
+	return line
+}
+
+func fieldError(c *chunk, ln int, line []byte, k int, col column, field []byte, err error) error {
+	return &ParseError{File: c.in.path, Line: ln, Text: string(line[:min(len(line), 200)]),
+		Err: fmt.Errorf("column %d (%s): cannot convert %q to %s: %v", k+1, col.name, field, kindName(col), err)}
 }
 
 func kindName(c column) string {
@@ -516,28 +775,29 @@ func kindName(c column) string {
 	return fmt.Sprintf("%c%d", c.kind, c.size)
 }
 
-// put converts one field into dst (the column's bytes in the row).
-func put(dst []byte, c column, f []byte) error {
-	switch c.kind {
+// put converts one field of the given kind into dst (the column's bytes in
+// the row; its length is the field's size).
+func put(dst []byte, kind byte, f []byte) error {
+	switch kind {
 	case 'f':
 		v, err := parseFloat(f)
 		if err != nil {
 			return err
 		}
-		if c.size == 4 {
+		if len(dst) == 4 {
 			putF32(dst, v)
 		} else {
 			putF64(dst, v)
 		}
 	case 'i':
-		bits := uint(8 * c.size)
+		bits := uint(8 * len(dst))
 		v, err := parseInt(f, -1<<(bits-1), 1<<(bits-1)-1)
 		if err != nil {
 			return err
 		}
 		putInt(dst, uint64(v))
 	case 'u':
-		v, err := parseUint(f, math.MaxUint64>>(64-8*uint(c.size)))
+		v, err := parseUint(f, math.MaxUint64>>(64-8*uint(len(dst))))
 		if err != nil {
 			return err
 		}

@@ -14,11 +14,20 @@ import (
 
 var errSyntax = errors.New("syntax")
 
+// isSpace is Python's str.isspace() on ASCII: what np.loadtxt splits on
+// and strips around numbers.
+var isSpace = func() (t [256]bool) {
+	for _, c := range " \t\n\v\f\r\x1c\x1d\x1e\x1f" {
+		t[c] = true
+	}
+	return t
+}()
+
 func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+	for len(b) > 0 && isSpace[b[0]] {
 		b = b[1:]
 	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+	for len(b) > 0 && isSpace[b[len(b)-1]] {
 		b = b[:len(b)-1]
 	}
 	return b
@@ -34,6 +43,19 @@ func parseUint(b []byte, max uint64) (uint64, error) {
 		return 0, errSyntax
 	}
 	var n uint64
+	if len(b) <= 19 { // cannot overflow uint64: no division per digit
+		for _, c := range b {
+			d := uint64(c - '0')
+			if d > 9 {
+				return 0, errSyntax
+			}
+			n = n*10 + d
+		}
+		if n > max {
+			return 0, strconv.ErrRange
+		}
+		return n, nil
+	}
 	for _, c := range b {
 		d := uint64(c - '0')
 		if d > 9 {
@@ -171,6 +193,14 @@ func slowFloat(b []byte) (float64, error) {
 // putLatin1 writes the text (UTF-8) as latin-1 bytes into dst, truncated,
 // as numpy stores str in an S field. A character above U+00FF is an error.
 func putLatin1(dst, b []byte) error {
+	ascii := byte(0)
+	for _, c := range b {
+		ascii |= c
+	}
+	if ascii < utf8.RuneSelf {
+		copy(dst, b)
+		return nil
+	}
 	n := 0
 	for len(b) > 0 && n < len(dst) {
 		if b[0] < utf8.RuneSelf {

@@ -528,10 +528,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=8, help="processes for the memory scenario")
     ap.add_argument("--text-mib", type=int, default=1024, help="size of the generated text file set")
+    ap.add_argument("--text-only", action="store_true", help="only the text-loading scenario (no --write-docs)")
     ap.add_argument("--helper", required=True, help="path of the built gohelper")
     ap.add_argument("--write-docs", action="store_true", help="rewrite docs/BENCHMARKS.md figures and plot")
     args = ap.parse_args()
     sizes = ["1MiB"] if args.quick else ["1MiB", "64MiB", "1GiB"] + (["4GiB"] if args.large else [])
+    if args.text_only:
+        sizes, args.write_docs = [], False
     rounds = 1 if args.quick else args.rounds
     go = GoHelper(args.helper)
     w = Workers(1)
@@ -597,6 +600,9 @@ def main():
             f"| {n} | {rows_each * nfiles / statistics.median(ts) / 1e6:.1f} M |" for n, ts in res.items())
         out.append(t)
         go.ask("free")
+        mem = {}
+        if not sizes:
+            raise SystemExit(print("\n\n".join(out)))
         big = sizes[-1]
         print(f"== {big}: memory, {args.workers} processes", file=sys.stderr, flush=True)
         mem = memory(go, SIZES[big], args.workers)

@@ -1,0 +1,51 @@
+package loader
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// genomicFile writes rows like the seed's files: chr pos pct c t.
+func genomicFile(b *testing.B, rows int) (string, int64) {
+	b.Helper()
+	r := rand.New(rand.NewPCG(1, 2))
+	chrs := []string{"chr1", "chr2", "chrX", "chr17_random"}
+	buf := make([]byte, 0, rows*40)
+	for i := 0; i < rows; i++ {
+		buf = append(buf, chrs[r.IntN(len(chrs))]...)
+		buf = append(buf, ' ')
+		buf = strconv.AppendInt(buf, int64(r.IntN(250_000_000)), 10)
+		buf = append(buf, ' ')
+		buf = strconv.AppendFloat(buf, r.Float64()*100, 'f', 4, 64)
+		buf = fmt.Appendf(buf, " %d %d\n", r.IntN(500), r.IntN(500))
+	}
+	path := filepath.Join(b.TempDir(), "g.txt")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path, int64(len(buf))
+}
+
+// BenchmarkLoad: text (in the page cache) -> seed records in shared memory.
+// Compare with np.loadtxt at about 80-126 MB/s on this kind of machine
+// (scripts/bench has them side by side).
+func BenchmarkLoad(b *testing.B) {
+	path, size := genomicFile(b, 2_000_000)
+	dt, _ := ParseSpec("chr:S10,pos:i4,pct:f4,c:i4,t:i4")
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		arrays, err := Load([]string{path}, Options{DType: dt, Comments: "#"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		arrays[0].Unlink()
+		arrays[0].Close()
+		b.StartTimer()
+	}
+}
