@@ -421,7 +421,7 @@ func (s splitter) clean(b []byte) bool {
 	if len(b) == 0 || isSpace[b[0]] {
 		return len(b) == 0
 	}
-	if len(s.comments) > 0 && bytes.Index(b, s.comments) >= 0 {
+	if len(s.comments) > 0 && bytes.Contains(b, s.comments) {
 		return false
 	}
 	for i := bytes.IndexByte(b, '\n'); i >= 0 && i+1 < len(b); {

@@ -140,11 +140,10 @@ func parseFloat(b []byte) (float64, error) {
 				return slowFloat(b) // a huge exponent (±inf, 0) or an error
 			}
 			exp = int(e)
-			i = len(b)
 		default:
 			return slowFloat(b) // inf, nan, or an error
 		}
-		break
+		break // after the exponent, which parseInt read to the end
 	}
 	if !sawDigit {
 		return slowFloat(b)

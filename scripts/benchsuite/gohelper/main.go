@@ -250,7 +250,7 @@ func arrowProduce(src []float64, path string) error {
 	buf := memory.NewBufferBytes(arrow.Float64Traits.CastToBytes(src))
 	col := array.NewFloat64Data(array.NewData(arrow.PrimitiveTypes.Float64, len(src), []*memory.Buffer{nil, buf}, nil, 0, 0))
 	defer col.Release()
-	rec := array.NewRecord(schema, []arrow.Array{col}, int64(len(src)))
+	rec := array.NewRecordBatch(schema, []arrow.Array{col}, int64(len(src)))
 	defer rec.Release()
 	w, err := ipc.NewFileWriter(f, ipc.WithSchema(schema))
 	if err != nil {
