@@ -1,10 +1,8 @@
 import io
 import json
 import os
-import pickle
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import pytest

@@ -187,7 +187,7 @@ def e2e_contenders(go, w, arr, nbytes):
         return lambda: None
 
     def stdlib():
-        from multiprocessing import resource_tracker, shared_memory
+        from multiprocessing import shared_memory
 
         shm = shared_memory.SharedMemory(create=True, size=nbytes)
         np.ndarray(shape, dtype=dt, buffer=shm.buf)[:] = arr
