@@ -49,3 +49,35 @@ func BenchmarkLoad(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkParseChunk: pass 2 alone, one core, in-memory text into a
+// pre-faulted buffer: the parser's own speed, without I/O or page allocation.
+func BenchmarkParseChunk(b *testing.B) {
+	path, size := genomicFile(b, 500_000)
+	data, _ := os.ReadFile(path)
+	dt, _ := ParseSpec("chr:S10,pos:i4,pct:f4,c:i4,t:i4")
+	cols, _, _ := columns(dt, nil)
+	dst := make([]byte, 500_000*dt.Size)
+	in := &input{path: path, data: data}
+	c := &chunk{in: in, data: data}
+	s := splitter{comments: []byte("#")}
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := parseChunk(c, dst, dt.Size, cols, true, 5, Options{DType: dt, Comments: "#"}, s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCountRows: pass 1 alone, one core.
+func BenchmarkCountRows(b *testing.B) {
+	path, size := genomicFile(b, 500_000)
+	data, _ := os.ReadFile(path)
+	s := splitter{comments: []byte("#")}
+	b.SetBytes(size)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		countRows(data, s)
+	}
+}

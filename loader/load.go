@@ -3,6 +3,7 @@ package loader
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/npy"
@@ -657,11 +659,76 @@ func parseChunkWS(c *chunk, dst []byte, rowSize int, cols []column, structured b
 		out := dst[row*rowSize : (row+1)*rowSize]
 		k := 0
 		for {
-			if k < want && (cols[k].kind == 'i' || cols[k].kind == 'u') {
-				// Integers are converted while scanning: one pass over the digits.
-				if n, end, ok := scanInt(b, p, &stop, cols[k].kind, cols[k].size); ok {
-					putInt(out[cols[k].offset:cols[k].offset+cols[k].size], n)
-					p, k = end, k+1
+			if k < want {
+				col := &cols[k]
+				// The common field types are converted inline, in the scan that
+				// finds the field's end; anything unusual falls through to put.
+				switch {
+				case col.kind == 'i' && b[p] != '+':
+					q, neg := p, b[p] == '-'
+					if neg {
+						q++
+					}
+					d0, n := q, uint64(0)
+					for q < len(b) && q-d0 < 18 {
+						d := b[q] - '0'
+						if d > 9 {
+							break
+						}
+						n = n*10 + uint64(d)
+						q++
+					}
+					lim := uint64(1)<<(8*col.size-1) - 1
+					if neg {
+						lim++
+					}
+					if q > d0 && (q == len(b) || stop[b[q]]) && n <= lim {
+						if neg {
+							n = -n
+						}
+						switch col.size {
+						case 4:
+							binary.LittleEndian.PutUint32(out[col.offset:], uint32(n))
+						case 8:
+							binary.LittleEndian.PutUint64(out[col.offset:], n)
+						case 2:
+							binary.LittleEndian.PutUint16(out[col.offset:], uint16(n))
+						default:
+							out[col.offset] = byte(n)
+						}
+						p, k = q, k+1
+						goto next
+					}
+				case col.kind == 'S':
+					j, ascii := p, byte(0)
+					end := min(col.offset+col.size, len(out))
+					for o := col.offset; j < len(b) && !stop[b[j]]; j++ {
+						if o < end {
+							out[o] = b[j]
+							o++
+						}
+						ascii |= b[j]
+					}
+					if ascii < utf8.RuneSelf {
+						p, k = j, k+1
+						goto next
+					}
+					clear(out[col.offset:end]) // non-ASCII: redo it with the latin-1 checks below
+				case col.kind == 'f':
+					j := p
+					for j < len(b) && !stop[b[j]] {
+						j++
+					}
+					v, err := parseFloat(b[p:j])
+					if err != nil {
+						return fieldError(c, ln, lineAt(b, start), k, *col, b[p:j], err)
+					}
+					if col.size == 4 {
+						binary.LittleEndian.PutUint32(out[col.offset:], math.Float32bits(float32(v)))
+					} else {
+						binary.LittleEndian.PutUint64(out[col.offset:], math.Float64bits(v))
+					}
+					p, k = j, k+1
 					goto next
 				}
 			}
@@ -710,48 +777,6 @@ func endOfLine(b []byte, p int) int {
 		return p + e
 	}
 	return len(b)
-}
-
-// scanInt converts the integer field at b[p:] while finding its end: an
-// optional sign, then up to 18 digits, ending at a stop byte, within the
-// range of the kind ('i' or 'u') and size. ok is false for anything else
-// (more digits, other characters, out of range), which the general path
-// then parses, or rejects with the right message.
-func scanInt(b []byte, p int, stop *[256]bool, kind byte, size int) (v uint64, end int, ok bool) {
-	q, neg := p, false
-	if q < len(b) && (b[q] == '-' || b[q] == '+') {
-		neg, q = b[q] == '-', q+1
-	}
-	d0 := q
-	var n uint64
-	for q < len(b) && q-d0 < 18 {
-		d := b[q] - '0'
-		if d > 9 {
-			break
-		}
-		n = n*10 + uint64(d)
-		q++
-	}
-	if q == d0 || (q < len(b) && !stop[b[q]]) {
-		return 0, 0, false
-	}
-	bits := uint(8 * size)
-	if kind == 'u' {
-		if q > p && b[p] == '-' || n > math.MaxUint64>>(64-bits) { // numpy rejects any '-' here, even "-0"
-			return 0, 0, false
-		}
-		return n, q, true
-	}
-	if neg {
-		if n > 1<<(bits-1) {
-			return 0, 0, false
-		}
-		return uint64(-int64(n)), q, true
-	}
-	if n > 1<<(bits-1)-1 {
-		return 0, 0, false
-	}
-	return n, q, true
 }
 
 // lineAt is the line of b that starts at start, without its newline.

@@ -150,30 +150,3 @@ func TestParseSpec(t *testing.T) {
 		}
 	}
 }
-
-func TestScanIntAgreesWithParse(t *testing.T) {
-	stop := isSpace
-	for _, s := range []string{"0", "-0", "+0", "7", "-7", "+7", "127", "128", "-128", "-129", "255", "256", "-1",
-		"123456789012345678", "1234567890123456789", "12a", "-", "+", "", "1.0", "1e3"} {
-		for _, kind := range []byte{'i', 'u'} {
-			for _, size := range []int{1, 2, 4, 8} {
-				v, end, ok := scanInt([]byte(s+" "), 0, &stop, kind, size)
-				if !ok {
-					continue // the general path decides; nothing to compare
-				}
-				var want uint64
-				var err error
-				if kind == 'u' {
-					want, err = parseUint([]byte(s), math.MaxUint64>>(64-8*uint(size)))
-				} else {
-					var w int64
-					w, err = parseInt([]byte(s), -1<<(8*size-1), 1<<(8*size-1)-1)
-					want = uint64(w)
-				}
-				if err != nil || v != want || end != len(s) {
-					t.Errorf("scanInt(%q, %c%d) = %d, %d accepted; parse says %d, %v", s, kind, size, v, end, want, err)
-				}
-			}
-		}
-	}
-}
