@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -252,7 +251,7 @@ func readHeaderFile(path string) (npy.Header, error) {
 		return npy.Header{}, err
 	}
 	defer f.Close()
-	return npy.ReadHeader(bufio.NewReaderSize(f, 4096))
+	return readHeader(f)
 }
 
 // flockHolders maps inode numbers to the PIDs holding flocks on them.

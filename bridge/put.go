@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -45,7 +46,7 @@ func Put(name string, src io.Reader) (*Array, error) {
 	a := &Array{seg: seg, header: h, nbytes: nbytes}
 	fail := func(err error) (*Array, error) {
 		seg.discard()
-		return nil, fmt.Errorf("put %q: %w", cmpOr(name, "(new name)"), err)
+		return nil, fmt.Errorf("put %q: %w", cmp.Or(name, "(new name)"), err)
 	}
 	if f, ok := src.(*os.File); ok && isRegular(f) {
 		// A file: copy it on every core straight into the populated mapping.
@@ -76,13 +77,6 @@ func Put(name string, src io.Reader) (*Array, error) {
 		return fail(err)
 	}
 	return a, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func isRegular(f *os.File) bool {

@@ -540,17 +540,15 @@ func parseChunk(c *chunk, dst []byte, rowSize int, cols []column, structured boo
 
 // parseChunkFast is parseChunk for the common case (no usecols, a
 // whitespace or one-byte delimiter, a one-byte comment marker or none): one
-// pass over each line, converting each field as it is found.
+// pass over each line, converting each field as it is found. Whitespace
+// mode is parseChunkWS.
 func parseChunkFast(c *chunk, dst []byte, rowSize int, cols []column, structured bool, s splitter) error {
 	if len(s.delim) == 0 {
 		return parseChunkWS(c, dst, rowSize, cols, structured, s)
 	}
 	b := c.data
-	ws := len(s.delim) == 0
-	var delim, mark byte
-	if !ws {
-		delim = s.delim[0]
-	}
+	delim := s.delim[0]
+	var mark byte
 	hasMark := len(s.comments) == 1
 	if hasMark {
 		mark = s.comments[0]
@@ -579,44 +577,25 @@ func parseChunkFast(c *chunk, dst []byte, rowSize int, cols []column, structured
 		}
 		out := dst[row*rowSize : (row+1)*rowSize]
 		k := 0
-		if ws {
-			for i < len(line) {
-				j := i
-				for j < len(line) && !isSpace[line[j]] {
-					j++
+		if line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		for i = 0; ; k++ {
+			j := bytes.IndexByte(line[i:], delim)
+			end := len(line)
+			if j >= 0 {
+				end = i + j
+			}
+			if k < want {
+				if err := put(out[cols[k].offset:cols[k].offset+cols[k].size], cols[k].kind, line[i:end]); err != nil {
+					return fieldError(c, ln, orig, k, cols[k], line[i:end], err)
 				}
-				if k < want {
-					if err := put(out[cols[k].offset:cols[k].offset+cols[k].size], cols[k].kind, line[i:j]); err != nil {
-						return fieldError(c, ln, orig, k, cols[k], line[i:j], err)
-					}
-				}
+			}
+			if j < 0 {
 				k++
-				for j < len(line) && isSpace[line[j]] {
-					j++
-				}
-				i = j
+				break
 			}
-		} else {
-			if line[len(line)-1] == '\r' {
-				line = line[:len(line)-1]
-			}
-			for i = 0; ; k++ {
-				j := bytes.IndexByte(line[i:], delim)
-				end := len(line)
-				if j >= 0 {
-					end = i + j
-				}
-				if k < want {
-					if err := put(out[cols[k].offset:cols[k].offset+cols[k].size], cols[k].kind, line[i:end]); err != nil {
-						return fieldError(c, ln, orig, k, cols[k], line[i:end], err)
-					}
-				}
-				if j < 0 {
-					k++
-					break
-				}
-				i = end + 1
-			}
+			i = end + 1
 		}
 		if k != want {
 			msg := fmt.Errorf("the number of columns changed from %d to %d", want, k)

@@ -20,7 +20,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/npshm/npshm/bridge"
 )
 
 var (
@@ -55,30 +55,15 @@ func Dir() string {
 	return "/dev/shm"
 }
 
-// creatorPID is the PID a segment's lifecycle record names, or 0.
-func creatorPID(name string) int {
-	if rest, ok := strings.CutPrefix(name, ".npshm-tmp-"); ok {
-		pid, _ := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
-		return pid
-	}
-	buf := make([]byte, 64)
-	n, err := unix.Getxattr(filepath.Join(Dir(), name), "user.npshm.creator", buf)
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.Fields(string(buf[:n]) + " ")[0])
-	return pid
-}
-
 // Ours lists the segments in Dir() that belong to this test run.
 func Ours() []string {
-	entries, _ := os.ReadDir(Dir())
+	entries, _ := bridge.List() // creators come from the xattr or a temporary's name
 	mu.Lock()
 	defer mu.Unlock()
 	var out []string
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), prefix()) || tracked[creatorPID(e.Name())] {
-			out = append(out, e.Name())
+		if strings.HasPrefix(e.Name, prefix()) || tracked[e.Creator.PID] {
+			out = append(out, e.Name)
 		}
 	}
 	sort.Strings(out)
