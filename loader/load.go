@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/npy"
@@ -69,7 +69,8 @@ type column struct {
 	name   string // for messages
 	kind   byte
 	size   int
-	offset int // within a row
+	offset int    // within a row
+	max    uint64 // the largest value of an integer kind ('i', 'u')
 }
 
 type input struct {
@@ -88,6 +89,7 @@ type chunk struct {
 	line0 int   // physical line number (0-based) of the chunk's first line
 	rows  int   // data rows (pass 1)
 	lines int   // physical lines (pass 1)
+	guess bool  // rows is the line count, not checked line by line (pass 2 checks it)
 	row0  int64 // first row's index in its output array
 	err   error
 }
@@ -99,6 +101,22 @@ const chunkSize = 8 << 20
 // names, owned by the caller (close them; Publish those to keep). On error
 // no array is left behind, and a malformed line is a *ParseError.
 func Load(paths []string, o Options) ([]*bridge.Array, error) {
+	arrays, err := load(paths, o, true)
+	if err == errMiscount {
+		arrays, err = load(paths, o, false)
+	}
+	return arrays, err
+}
+
+// errMiscount: a chunk's guessed row count was wrong (it has blank or
+// whitespace-only lines pass 1 did not look for).
+var errMiscount = errors.New("row count guessed wrong")
+
+// load is Load. With guess, pass 1 takes a chunk's line count as its row
+// count when the chunk has no comment marker and no blank first or last
+// line (a count of '\n' runs at memory speed); pass 2 then checks it and
+// load returns errMiscount if it was wrong, for Load to count exactly.
+func load(paths []string, o Options, guess bool) ([]*bridge.Array, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no input files")
 	}
@@ -136,7 +154,7 @@ func Load(paths []string, o Options) ([]*bridge.Array, error) {
 	// Pass 1: rows and lines per chunk, on every core.
 	parallel(len(chunks), func(i int) {
 		c := chunks[i]
-		c.rows, c.lines = countRows(c.data, sep)
+		c.rows, c.lines, c.guess = countRows(c.data, sep, guess)
 	})
 	nout := len(inputs)
 	if o.Concat {
@@ -206,14 +224,23 @@ func Load(paths []string, o Options) ([]*bridge.Array, error) {
 		if !structured {
 			rowSize *= len(layouts[c.in.out])
 		}
-		c.err = parseChunk(c, a.Data()[c.row0*int64(rowSize):], rowSize, layouts[c.in.out], structured, ncols[c.in.out], o, sep)
+		var found int
+		found, c.err = parseChunk(c, a.Data()[c.row0*int64(rowSize):], rowSize, layouts[c.in.out], structured, ncols[c.in.out], o, sep)
+		if c.err == nil && found != c.rows {
+			c.err = errMiscount // (found < c.rows: nothing was written past the chunk's rows)
+		}
 		if c.err != nil {
 			failed.Store(true)
 		}
 		done.Add(int64(len(c.data)))
 	})
 	stop()
-	for _, c := range chunks { // the first error in file order
+	for _, c := range chunks { // the first error in file order (a miscount is not one)
+		if c.err != nil && c.err != errMiscount {
+			return fail(c.err)
+		}
+	}
+	for _, c := range chunks {
 		if c.err != nil {
 			return fail(c.err)
 		}
@@ -240,7 +267,7 @@ func columns(dt npy.DType, usecols []int) ([]column, bool, error) {
 		if err := checkKind(f.Type, "field "+f.Name); err != nil {
 			return nil, true, err
 		}
-		cols = append(cols, column{src: len(cols), name: f.Name, kind: f.Type.Kind, size: f.Type.Size, offset: f.Offset})
+		cols = append(cols, newColumn(len(cols), f.Name, f.Type, f.Offset))
 	}
 	if usecols != nil {
 		if len(usecols) != len(cols) {
@@ -265,11 +292,22 @@ func checkKind(t npy.DType, what string) error {
 	return fmt.Errorf("%w: %s is %s (bool, ints, f4, f8, S<n>, U<n> are)", ErrUnsupported, what, t)
 }
 
+func newColumn(src int, name string, t npy.DType, offset int) column {
+	c := column{src: src, name: name, kind: t.Kind, size: t.Size, offset: offset}
+	switch t.Kind {
+	case 'i':
+		c.max = 1<<(8*t.Size-1) - 1
+	case 'u':
+		c.max = math.MaxUint64 >> (64 - 8*t.Size)
+	}
+	return c
+}
+
 // plainColumns lays out n columns of a plain dtype.
 func plainColumns(t npy.DType, n int, usecols []int) []column {
 	cols := make([]column, n)
 	for i := range cols {
-		cols[i] = column{src: i, name: fmt.Sprint(i), kind: t.Kind, size: t.Size, offset: i * t.Size}
+		cols[i] = newColumn(i, fmt.Sprint(i), t, i*t.Size)
 		if usecols != nil {
 			cols[i].src = usecols[i]
 		}
@@ -416,27 +454,48 @@ func (s splitter) content(line []byte) ([]byte, bool) {
 	return line, false
 }
 
-// clean reports, using only fast scans, that every line of b is a data
-// line: no comment marker, no empty line, no line that starts with
-// whitespace (which could be all whitespace).
-func (s splitter) clean(b []byte) bool {
-	if len(b) == 0 || isSpace[b[0]] {
-		return len(b) == 0
+// cleanLines counts the lines of b (a last one without '\n' included) and
+// reports, using only fast scans, that every one is a data line: no
+// comment marker, no empty line, no line that starts with whitespace
+// (which could be all whitespace). If not, the count is not made.
+func (s splitter) cleanLines(b []byte) (lines int, clean bool) {
+	if len(b) == 0 || b[0] <= ' ' {
+		return 0, len(b) == 0
 	}
 	if len(s.comments) > 0 && bytes.Contains(b, s.comments) {
-		return false
+		return 0, false
 	}
-	for i := bytes.IndexByte(b, '\n'); i >= 0 && i+1 < len(b); {
-		if isSpace[b[i+1]] {
-			return false // "\n\n", "\n \n", "\n\r\n": look line by line
+	// Eight bytes at a time: count the '\n's, and look for one followed by
+	// whitespace or a control byte.
+	var after uint64 // the high bit of byte 0: the previous word ended in '\n'
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		nl := zeroBytes(w ^ '\n'*ones)
+		if (nl<<8|after)&below(w, 0x21) != 0 {
+			return 0, false
 		}
-		j := bytes.IndexByte(b[i+1:], '\n')
-		if j < 0 {
-			break
-		}
-		i += j + 1
+		lines += bits.OnesCount64(nl)
+		after = nl >> 56
 	}
-	return true
+	for ; i < len(b); i++ {
+		if after != 0 && b[i] <= ' ' {
+			return 0, false
+		}
+		after = b2u(b[i] == '\n')
+		lines += int(after)
+	}
+	if b[len(b)-1] != '\n' {
+		lines++
+	}
+	return lines, true
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // fields appends the fields of a data line to dst.
@@ -467,10 +526,16 @@ func (s splitter) fields(dst [][]byte, line []byte) [][]byte {
 	}
 }
 
-func countRows(b []byte, s splitter) (rows, lines int) {
-	if s.clean(b) {
+// countRows counts the data rows and the lines of a chunk. With guess, a
+// chunk with no comment marker and no blank first or last line (the usual
+// data file) has rows = lines, counted at memory speed; guessed says so.
+func countRows(b []byte, s splitter, guess bool) (rows, lines int, guessed bool) {
+	if guess && len(b) > 0 && (len(s.comments) == 0 || !bytes.Contains(b, s.comments)) && !blankEnds(b) {
 		n := countLines(b)
-		return n, n
+		return n, n, true
+	}
+	if n, ok := s.cleanLines(b); ok {
+		return n, n, false
 	}
 	for len(b) > 0 {
 		var line []byte
@@ -480,7 +545,19 @@ func countRows(b []byte, s splitter) (rows, lines int) {
 			rows++
 		}
 	}
-	return rows, lines
+	return rows, lines, false
+}
+
+// blankEnds reports that the first or last line of b is blank (or all
+// whitespace): a file's trailing empty line is common and cheap to see.
+func blankEnds(b []byte) bool {
+	first, _ := nextLine(b)
+	last := b[:len(b)-1] // without a final '\n'
+	if b[len(b)-1] != '\n' {
+		last = b
+	}
+	last = last[bytes.LastIndexByte(last, '\n')+1:]
+	return len(trimSpace(first)) == 0 || len(trimSpace(last)) == 0
 }
 
 // firstRowColumns is the number of fields in the first data row (-1 if
@@ -496,9 +573,10 @@ func firstRowColumns(b []byte, line0 int, s splitter) (int, int) {
 	return -1, 0
 }
 
-func parseChunk(c *chunk, dst []byte, rowSize int, cols []column, structured bool, ncols int, o Options, s splitter) error {
+// parseChunk converts the chunk's rows into dst and returns how many it found.
+func parseChunk(c *chunk, dst []byte, rowSize int, cols []column, structured bool, ncols int, o Options, s splitter) (int, error) {
 	if o.UseCols == nil && len(s.delim) <= 1 && len(s.comments) <= 1 {
-		return parseChunkFast(c, dst, rowSize, cols, structured, s)
+		return newRowScanner(s).parse(c, dst, rowSize, cols, structured)
 	}
 	b := c.data
 	var fields [][]byte
@@ -516,9 +594,9 @@ func parseChunk(c *chunk, dst []byte, rowSize int, cols []column, structured boo
 		fields = s.fields(fields[:0], content)
 		switch {
 		case o.UseCols == nil && structured && len(fields) != len(cols):
-			return fail(fmt.Errorf("the dtype requires %d columns but %d were found", len(cols), len(fields)))
+			return row, fail(fmt.Errorf("the dtype requires %d columns but %d were found", len(cols), len(fields)))
 		case o.UseCols == nil && !structured && len(fields) != ncols:
-			return fail(fmt.Errorf("the number of columns changed from %d to %d", ncols, len(fields)))
+			return row, fail(fmt.Errorf("the number of columns changed from %d to %d", ncols, len(fields)))
 		}
 		out := dst[row*rowSize : (row+1)*rowSize]
 		for _, col := range cols {
@@ -527,227 +605,15 @@ func parseChunk(c *chunk, dst []byte, rowSize int, cols []column, structured boo
 				src += len(fields)
 			}
 			if src < 0 || src >= len(fields) {
-				return fail(fmt.Errorf("usecols index %d is out of range (the line has %d columns)", col.src, len(fields)))
+				return row, fail(fmt.Errorf("usecols index %d is out of range (the line has %d columns)", col.src, len(fields)))
 			}
 			if err := put(out[col.offset:col.offset+col.size], col.kind, fields[src]); err != nil {
-				return fieldError(c, ln+1, line, src, col, fields[src], err)
+				return row, fieldError(c, ln+1, line, src, col, fields[src], err)
 			}
 		}
 		row++
 	}
-	return nil
-}
-
-// parseChunkFast is parseChunk for the common case (no usecols, a
-// whitespace or one-byte delimiter, a one-byte comment marker or none): one
-// pass over each line, converting each field as it is found. Whitespace
-// mode is parseChunkWS.
-func parseChunkFast(c *chunk, dst []byte, rowSize int, cols []column, structured bool, s splitter) error {
-	if len(s.delim) == 0 {
-		return parseChunkWS(c, dst, rowSize, cols, structured, s)
-	}
-	b := c.data
-	delim := s.delim[0]
-	var mark byte
-	hasMark := len(s.comments) == 1
-	if hasMark {
-		mark = s.comments[0]
-	}
-	want := len(cols)
-	row := 0
-	for ln := c.line0 + 1; len(b) > 0; ln++ {
-		var line []byte
-		if e := bytes.IndexByte(b, '\n'); e >= 0 {
-			line, b = b[:e], b[e+1:]
-		} else {
-			line, b = b, nil
-		}
-		orig := line
-		if hasMark {
-			if j := bytes.IndexByte(line, mark); j >= 0 {
-				line = line[:j]
-			}
-		}
-		i := 0
-		for i < len(line) && isSpace[line[i]] {
-			i++
-		}
-		if i == len(line) {
-			continue // blank or comment-only
-		}
-		out := dst[row*rowSize : (row+1)*rowSize]
-		k := 0
-		if line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		for i = 0; ; k++ {
-			j := bytes.IndexByte(line[i:], delim)
-			end := len(line)
-			if j >= 0 {
-				end = i + j
-			}
-			if k < want {
-				if err := put(out[cols[k].offset:cols[k].offset+cols[k].size], cols[k].kind, line[i:end]); err != nil {
-					return fieldError(c, ln, orig, k, cols[k], line[i:end], err)
-				}
-			}
-			if j < 0 {
-				k++
-				break
-			}
-			i = end + 1
-		}
-		if k != want {
-			msg := fmt.Errorf("the number of columns changed from %d to %d", want, k)
-			if structured {
-				msg = fmt.Errorf("the dtype requires %d columns but %d were found", want, k)
-			}
-			return &ParseError{File: c.in.path, Line: ln, Text: string(orig[:min(len(orig), 200)]), Err: msg}
-		}
-		row++
-	}
-	return nil
-}
-
-// parseChunkWS is parseChunkFast for whitespace-separated columns: it finds
-// lines, fields and comments in one scan with a table of stop bytes, with
-// no per-line search calls.
-func parseChunkWS(c *chunk, dst []byte, rowSize int, cols []column, structured bool, s splitter) error {
-	b := c.data
-	stop := isSpace // whitespace, newline included
-	hasMark := len(s.comments) == 1
-	var mark byte
-	if hasMark {
-		mark = s.comments[0]
-		stop[mark] = true
-	}
-	want := len(cols)
-	row, ln, p := 0, c.line0+1, 0
-	for ; p < len(b); p, ln = p+1, ln+1 { // p is at a line start; the step passes its '\n'
-		start := p
-		for p < len(b) && b[p] != '\n' && isSpace[b[p]] {
-			p++
-		}
-		if p == len(b) || b[p] == '\n' {
-			continue // blank
-		}
-		if hasMark && b[p] == mark {
-			p = endOfLine(b, p)
-			continue // comment-only
-		}
-		out := dst[row*rowSize : (row+1)*rowSize]
-		k := 0
-		for {
-			if k < want {
-				col := &cols[k]
-				// The common field types are converted inline, in the scan that
-				// finds the field's end; anything unusual falls through to put.
-				switch {
-				case col.kind == 'i' && b[p] != '+':
-					q, neg := p, b[p] == '-'
-					if neg {
-						q++
-					}
-					d0, n := q, uint64(0)
-					for q < len(b) && q-d0 < 18 {
-						d := b[q] - '0'
-						if d > 9 {
-							break
-						}
-						n = n*10 + uint64(d)
-						q++
-					}
-					lim := uint64(1)<<(8*col.size-1) - 1
-					if neg {
-						lim++
-					}
-					if q > d0 && (q == len(b) || stop[b[q]]) && n <= lim {
-						if neg {
-							n = -n
-						}
-						switch col.size {
-						case 4:
-							binary.LittleEndian.PutUint32(out[col.offset:], uint32(n))
-						case 8:
-							binary.LittleEndian.PutUint64(out[col.offset:], n)
-						case 2:
-							binary.LittleEndian.PutUint16(out[col.offset:], uint16(n))
-						default:
-							out[col.offset] = byte(n)
-						}
-						p, k = q, k+1
-						goto next
-					}
-				case col.kind == 'S':
-					j, ascii := p, byte(0)
-					end := min(col.offset+col.size, len(out))
-					for o := col.offset; j < len(b) && !stop[b[j]]; j++ {
-						if o < end {
-							out[o] = b[j]
-							o++
-						}
-						ascii |= b[j]
-					}
-					if ascii < utf8.RuneSelf {
-						p, k = j, k+1
-						goto next
-					}
-					clear(out[col.offset:end]) // non-ASCII: redo it with the latin-1 checks below
-				case col.kind == 'f':
-					j := p
-					for j < len(b) && !stop[b[j]] {
-						j++
-					}
-					v, err := parseFloat(b[p:j])
-					if err != nil {
-						return fieldError(c, ln, lineAt(b, start), k, *col, b[p:j], err)
-					}
-					if col.size == 4 {
-						binary.LittleEndian.PutUint32(out[col.offset:], math.Float32bits(float32(v)))
-					} else {
-						binary.LittleEndian.PutUint64(out[col.offset:], math.Float64bits(v))
-					}
-					p, k = j, k+1
-					goto next
-				}
-			}
-			{
-				j := p
-				for j < len(b) && !stop[b[j]] {
-					j++
-				}
-				if k < want {
-					col := &cols[k]
-					if err := put(out[col.offset:col.offset+col.size], col.kind, b[p:j]); err != nil {
-						return fieldError(c, ln, lineAt(b, start), k, *col, b[p:j], err)
-					}
-				}
-				k++
-				p = j
-			}
-		next:
-			for p < len(b) && b[p] != '\n' && isSpace[b[p]] {
-				p++
-			}
-			if p == len(b) || b[p] == '\n' {
-				break
-			}
-			if hasMark && b[p] == mark {
-				p = endOfLine(b, p)
-				break
-			}
-		}
-		if k != want {
-			msg := fmt.Errorf("the number of columns changed from %d to %d", want, k)
-			if structured {
-				msg = fmt.Errorf("the dtype requires %d columns but %d were found", want, k)
-			}
-			line := lineAt(b, start)
-			return &ParseError{File: c.in.path, Line: ln, Text: string(line[:min(len(line), 200)]), Err: msg}
-		}
-		row++
-	}
-	return nil
+	return row, nil
 }
 
 // endOfLine is the index of the '\n' ending the line that holds p, or len(b).

@@ -96,63 +96,65 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 
 // parseFloat reads a decimal float as numpy does: [+-] digits [. digits]
 // [e [+-] digits], or inf, infinity, nan in any case; overflow is ±inf;
-// hexadecimal and underscores are errors. Simple decimals take Clinger's
-// fast path (exact: mantissa below 2^53, power of ten at most 22); the rest
-// go to strconv.ParseFloat. Both round correctly to the nearest double.
+// hexadecimal and underscores are errors. Plain decimals take fastFloat;
+// the rest go to strconv.ParseFloat. Both round correctly to the nearest
+// double, as numpy's parser does.
 func parseFloat(b []byte) (float64, error) {
 	b = trimSpace(b)
-	if len(b) == 0 {
-		return 0, errSyntax
+	if f, e, ok := fastFloat(b, 0); ok && e == len(b) {
+		return f, nil
 	}
-	i, neg := 0, false
-	if b[0] == '-' || b[0] == '+' {
-		neg, i = b[0] == '-', 1
+	return slowFloat(b)
+}
+
+// fastFloat reads [+-] digits [. digits] [(e|E) [+-] digits] at p when
+// Clinger's fast path makes it exact: at most 19 digits, a mantissa below
+// 2^53 and a power of ten at most 22 (one correctly rounded multiply or
+// divide). It returns the value and the number's end; ok is false for
+// anything else (the caller falls back to slowFloat, or to an error).
+func fastFloat(b []byte, p int) (f float64, q int, ok bool) {
+	q = p
+	c := byte(word(b, q))
+	neg := c == '-'
+	if c == '-' || c == '+' {
+		q++
 	}
-	var mant uint64
-	digits, frac, exp := 0, 0, 0
-	sawDigit, sawDot := false, false
-	for ; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case '0' <= c && c <= '9':
-			sawDigit = true
-			if mant == 0 && c == '0' {
-				if sawDot {
-					frac++
-				}
-				continue
-			}
-			if digits >= 19 {
-				return slowFloat(b)
-			}
-			mant = mant*10 + uint64(c-'0')
-			digits++
-			if sawDot {
-				frac++
-			}
-			continue
-		case c == '.' && !sawDot:
-			sawDot = true
-			continue
-		case (c == 'e' || c == 'E') && sawDigit:
-			e, err := parseInt(b[i+1:], -100000, 100000)
-			if err != nil {
-				return slowFloat(b) // a huge exponent (±inf, 0) or an error
-			}
-			exp = int(e)
-		default:
-			return slowFloat(b) // inf, nan, or an error
+	mant, e, ok := scanDigits(b, q, 0, 19)
+	if !ok {
+		return 0, 0, false
+	}
+	digits, frac := e-q, 0
+	if e < len(b) && b[e] == '.' {
+		q = e + 1
+		if mant, e, ok = scanDigits(b, q, mant, 19-digits); !ok {
+			return 0, 0, false
 		}
-		break // after the exponent, which parseInt read to the end
+		frac = e - q
 	}
-	if !sawDigit {
-		return slowFloat(b)
+	if digits+frac == 0 {
+		return 0, 0, false
+	}
+	exp := 0
+	if e < len(b) && b[e]|0x20 == 'e' {
+		q = e + 1
+		c := byte(word(b, q))
+		if c == '-' || c == '+' {
+			q++
+		}
+		x, e2, ok := scanDigits(b, q, 0, 4)
+		if !ok || e2 == q {
+			return 0, 0, false
+		}
+		exp, e = int(x), e2
+		if c == '-' {
+			exp = -exp
+		}
 	}
 	e10 := exp - frac
 	if mant>>53 != 0 || e10 < -22 || e10 > 22 {
-		return slowFloat(b)
+		return 0, 0, false
 	}
-	f := float64(mant)
+	f = float64(mant)
 	if e10 < 0 {
 		f /= pow10[-e10]
 	} else {
@@ -161,7 +163,7 @@ func parseFloat(b []byte) (float64, error) {
 	if neg {
 		f = -f
 	}
-	return f, nil
+	return f, e, true
 }
 
 func slowFloat(b []byte) (float64, error) {

@@ -87,6 +87,18 @@ func loadCases() []loadCase {
 		{"seed rows, comments, blank lines, CRLF, no final newline", []string{
 			"# chr pos pct c t\n" + genomic(r, 50) + "\n   \nchr3 5 0.5 1 2 # trailing comment\r\nchr4 6 1e-3 3 4"},
 			seedSpec, ws, kw("dtype", seedJSON)},
+		{"blank and whitespace-only lines inside a multi-chunk file (row count guessed, then counted)", []string{
+			genomic(r, 150_000) + "\n \t\n\r\n" + genomic(r, 150_000) + "\n\n"}, seedSpec, ws, kw("dtype", seedJSON)},
+		{"numbers at the fast paths' edges", []string{
+			"007 -0 123456789012345 1234567890123456 -999999999999999999 5. .5 12345678.5\n" +
+				"+1 00000000000000001 -1234567 99999999 -99999999 1.12345678 +1.5 1.5e3\n" +
+				"0 1 -12345678 -123456789 10000000 -0. 0.30000001 16777217\n" +
+				"1 2 3 4 5 -.5 0.1 10000000.0000001\n"},
+			"a:i8,b:i8,c:i8,d:i8,e:i8,f:f8,g:f4,h:f8", loader.Options{DType: mustSpec("a:i8,b:i8,c:i8,d:i8,e:i8,f:f8,g:f4,h:f8")},
+			kw("dtype", [][2]string{{"a", "i8"}, {"b", "i8"}, {"c", "i8"}, {"d", "i8"}, {"e", "i8"}, {"f", "f8"}, {"g", "f4"}, {"h", "f8"}})},
+		{"comma delimiter, CRLF", []string{"1,2.5,ab\r\n-3,4e2,cdefg\r\n+5,.5,\r\n7, 8 ,x y\r\n"}, "a:i4,b:f8,c:S3",
+			loader.Options{DType: mustSpec("a:i4,b:f8,c:S3"), Delimiter: ","},
+			kw("dtype", [][2]string{{"a", "i4"}, {"b", "f8"}, {"c", "S3"}}, "delimiter", ",")},
 		{"ints at their limits", []string{"-128 -32768 -2147483648 -9223372036854775808 0 0 0 0\n" +
 			"127 32767 2147483647 9223372036854775807 255 65535 4294967295 18446744073709551615\n +7  -0 007 +1 1 2 3 4\n"},
 			"a:i1,b:i2,c:i4,d:i8,e:u1,f:u2,g:u4,h:u8", with(ws, func(o *loader.Options) { o.DType, _ = loader.ParseSpec("a:i1,b:i2,c:i4,d:i8,e:u1,f:u2,g:u4,h:u8") }),
