@@ -1,7 +1,7 @@
 package loader
 
 import (
-	"encoding/binary"
+	"bytes"
 	"fmt"
 	"math"
 )
@@ -112,18 +112,57 @@ func (r *rowScanner) textEnd(b []byte, p int) int {
 	}
 }
 
+// pad is how many readable bytes the row loop needs after the '\n' that
+// ends a line (it loads 8 bytes at a time, never from past that '\n').
+const pad = 16
+
 // parse fills dst with the chunk's rows and returns how many it found.
+// Lines that end 16 bytes or more before the chunk's end are read in place;
+// the rest, and a last line without '\n', from a small padded copy.
 func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, structured bool) (int, error) {
 	b := c.data
-	want := len(cols)
-	row, ln := 0, c.line0+1
-	for p := 0; p < len(b); p, ln = p+1, ln+1 { // p is at a line start; the step passes its '\n'
+	safe := 0 // b[:safe] is whole lines with pad bytes after them
+	if len(b) > pad {
+		safe = bytes.LastIndexByte(b[:len(b)-pad], '\n') + 1
+	}
+	l := lines{c: c, dst: dst, rowSize: rowSize, cols: cols, structured: structured, ln: c.line0 + 1}
+	if err := r.lines(&l, b, safe); err != nil || safe == len(b) {
+		return l.row, err
+	}
+	tail := make([]byte, len(b)-safe, len(b)-safe+1+pad)
+	copy(tail, b[safe:])
+	end := len(tail)
+	if tail[end-1] != '\n' {
+		tail = append(tail, '\n')
+	}
+	for len(tail) < cap(tail) {
+		tail = append(tail, '\n')
+	}
+	return l.row, r.lines(&l, tail, end)
+}
+
+// lines is the state of parse across its two calls of rowScanner.lines.
+type lines struct {
+	c          *chunk
+	dst        []byte
+	rowSize    int
+	cols       []column
+	structured bool
+	row, ln    int // rows found, and the current line's number (1-based)
+}
+
+// lines parses the lines of b[:end]; every one ends with '\n', with pad
+// readable bytes after it.
+func (r *rowScanner) lines(l *lines, b []byte, end int) error {
+	cols, want := l.cols, len(l.cols)
+	t := textOf(b)
+	for p := 0; p < end; p, l.ln = p+1, l.ln+1 { // p is at a line start; the step passes its '\n'
 		start := p
 		q := p
-		for q < len(b) && b[q] != '\n' && isSpace[b[q]] {
+		for b[q] != '\n' && isSpace[b[q]] {
 			q++
 		}
-		if q == len(b) || b[q] == '\n' {
+		if b[q] == '\n' {
 			p = q
 			continue // blank
 		}
@@ -134,178 +173,243 @@ func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, str
 		if r.ws {
 			p = q // leading whitespace is not a field; under a delimiter it is part of the first
 		}
-		var k int
-		var bad *badField
-		p, k, bad = r.row(b, p, dst[row*rowSize:(row+1)*rowSize], cols)
-		if bad != nil {
-			return row, fieldError(c, ln, lineAt(b, start), bad.k, cols[bad.k], b[bad.start:bad.end], bad.err)
-		}
-		if k != want {
-			msg := fmt.Errorf("the number of columns changed from %d to %d", want, k)
-			if structured {
-				msg = fmt.Errorf("the dtype requires %d columns but %d were found", want, k)
+		out := l.dst[l.row*l.rowSize : (l.row+1)*l.rowSize]
+		k := 0
+		for {
+			var st rowStatus
+			p, k, st = r.row(t, p, recordOf(out), cols, k)
+			if st == rowDone {
+				break
 			}
-			line := lineAt(b, start)
-			return row, &ParseError{File: c.in.path, Line: ln, Text: string(line[:min(len(line), 200)]), Err: msg}
-		}
-		row++
-	}
-	return row, nil
-}
-
-// badField is a field put could not convert.
-type badField struct {
-	k          int // its index
-	start, end int // its bytes
-	err        error
-}
-
-// row converts the fields of the data line at p into out and returns the
-// line's end ('\n' or len(b)) and the number of fields found. The fast
-// paths are written out here: Go's calling convention saves no registers
-// across a call, so a call per field would reload the loop's state every
-// time; row is called once per line.
-func (r *rowScanner) row(b []byte, p int, out []byte, cols []column) (int, int, *badField) {
-	want := len(cols)
-	k := 0
-	for ; ; k++ {
-		e := -1
-		// A fast path also leaves the byte that ends the field (c) and the
-		// one after it (c2; '\n' if not in the word): most separators are
-		// then passed without reading the text again.
-		var c, c2 byte
-		if k < want && p < len(b) { // p == len(b): an empty last field, for put to report
-			col := &cols[k]
-			switch {
-			case (col.kind == 'i' || col.kind == 'u') && r.fastNum:
-				// [-]d{1,15}: one or two words; the byte after the digits is
-				// byte i of w.
-				q, w := p, word(b, p)
-				neg := byte(w) == '-'
-				if neg {
-					q++
-					w = word(b, q)
-				}
-				n := digitRun(w)
-				v, i := digitsValue(w, n), n
-				if n == 8 {
-					w = word(b, q+8)
-					if i = digitRun(w); i > 0 {
-						v = v*pow10u[i&15] + digitsValue(w, i)
-					}
-					n += i
-				}
-				lim := col.max
-				if neg {
-					lim++
-				}
-				if n == 0 || i == 8 || r.stop[byteAt(w, i)] != 1 || v > lim || neg && col.kind == 'u' {
-					break // put reports an overflow or a syntax error
-				}
-				if neg {
-					v = -v
-				}
-				c, c2 = byteAt(w, i), byteAt(w>>8|'\n'<<56, i)
-				switch o := out[col.offset:]; col.size {
-				case 4:
-					binary.LittleEndian.PutUint32(o, uint32(v))
-				case 8:
-					binary.LittleEndian.PutUint64(o, v)
-				case 2:
-					binary.LittleEndian.PutUint16(o, uint16(v))
-				default:
-					o[0] = byte(v)
-				}
-				e = q + n
-			case col.kind == 'f' && r.fastNum:
-				// [-]d{0,7}[.d{0,7}]: exact by Clinger's fast path (the
-				// mantissa is below 10^14 < 2^53 and the power of ten at
-				// most 7: one correctly rounded division).
-				q, w := p, word(b, p)
-				neg := byte(w) == '-'
-				if neg {
-					q++
-					w = word(b, q)
-				}
-				n := digitRun(w)
-				mant := digitsValue(w, n)
-				if n == 0 {
-					mant = 0
-				}
-				end, i, frac := q+n, n, 0
-				if byteAt(w, n) == '.' {
-					w = word(b, end+1)
-					if frac = digitRun(w); frac > 0 {
-						mant = mant*pow10u[frac&15] + digitsValue(w, frac)
-					}
-					end, i = end+1+frac, frac
-				}
-				var f float64
-				if n < 8 && frac < 8 && n+frac > 0 && r.stop[byteAt(w, i)] == 1 {
-					if f = float64(mant) / pow10[frac&15]; neg {
-						f = -f
-					}
-					c, c2 = byteAt(w, i), byteAt(w>>8|'\n'<<56, i)
-				} else if f, end, _ = fastFloat(b, p); end == 0 || !r.endsAt(b, end) {
-					break // exponents, long mantissas, inf, nan, errors: put
-				}
-				if col.size == 4 {
-					binary.LittleEndian.PutUint32(out[col.offset:], math.Float32bits(float32(f)))
-				} else {
-					binary.LittleEndian.PutUint64(out[col.offset:], math.Float64bits(f))
-				}
-				e = end
-			case col.kind == 'S':
-				// ASCII text: up to 7 bytes from one word, else textEnd.
-				w := word(b, p)
-				m := r.textStops(w)
-				end := p + firstByte(m)
-				if m == 0 || r.stop[byteAt(w, end-p)] != 1 {
-					if end = r.textEnd(b, p); end < 0 {
-						break // non-ASCII or control bytes: put
-					}
-				} else {
-					c, c2 = byteAt(w, end-p), byteAt(w>>8|'\n'<<56, end-p)
-				}
-				n := min(end-p, col.size)
-				if n <= 8 && col.size >= 8 {
-					binary.LittleEndian.PutUint64(out[col.offset:], w&(1<<(8*uint(n))-1)) // zeros after the text, as numpy pads
-				} else {
-					copy(out[col.offset:col.offset+n], b[p:p+n])
-				}
-				e = end
+			if st == rowComment {
+				p = endOfLine(b, p)
+				break
 			}
-		}
-		if e < 0 {
-			e = r.fieldEnd(b, p)
+			// rowSlow: field k, at p, by the general path.
+			e := r.fieldEnd(b, p)
 			if k < want { // else too many fields: counted, reported below
 				col := &cols[k]
 				if err := put(out[col.offset:col.offset+col.size], col.kind, b[p:e]); err != nil {
-					return p, k, &badField{k, p, e, err}
+					return fieldError(l.c, l.ln, lineAt(b, start), k, *col, b[p:e], err)
 				}
 			}
+			k++
+			more := false
+			if p, more = r.skipSeparator(b, e); more {
+				continue
+			}
+			if b[p] != '\n' {
+				p = endOfLine(b, p) // a comment
+			}
+			break
 		}
-		p = e
+		if k != want {
+			msg := fmt.Errorf("the number of columns changed from %d to %d", want, k)
+			if l.structured {
+				msg = fmt.Errorf("the dtype requires %d columns but %d were found", want, k)
+			}
+			line := lineAt(b, start)
+			return &ParseError{File: l.c.in.path, Line: l.ln, Text: string(line[:min(len(line), 200)]), Err: msg}
+		}
+		l.row++
+	}
+	return nil
+}
+
+// skipSeparator passes the separator after a field that ends at e. It
+// returns the next field's start and true, or the line's '\n' or a comment
+// mark and false.
+func (r *rowScanner) skipSeparator(b []byte, e int) (int, bool) {
+	if r.ws {
+		for b[e] != '\n' && isSpace[b[e]] {
+			e++
+		}
+		return e, b[e] != '\n' && !(r.hasMark && b[e] == r.mark)
+	}
+	if b[e] == r.delim {
+		return e + 1, true // even at the line's end: an empty last field
+	}
+	if b[e] == '\r' { // "\r\n", or '\r' before a comment (endsAt)
+		e++
+	}
+	return e, false
+}
+
+type rowStatus uint8
+
+const (
+	rowDone    rowStatus = iota // p is at the line's '\n'
+	rowComment                  // p is at a comment mark: the rest of the line is a comment
+	rowSlow                     // field k, at p, needs the general path (or is one too many)
+)
+
+// endsWith reports that c, followed by c2, ends a field.
+func (r *rowScanner) endsWith(c, c2 byte) bool {
+	s := r.stop[c]
+	return s == 1 || s == 2 && (c2 == '\n' || r.hasMark && c2 == r.mark)
+}
+
+// row converts fields k, k+1, ... of a line, starting with field k at p,
+// into out. It returns where it stopped, the next field's index, and why.
+// The line must end with '\n' and have pad readable bytes after it.
+//
+// The fast paths are written out here, and anything rare returns to the
+// caller: Go's calling convention saves no registers across a call, and a
+// call anywhere in this loop, even on a path never taken, would make the
+// compiler keep the loop's state on the stack.
+func (r *rowScanner) row(t text, p int, rec record, cols []column, k int) (int, int, rowStatus) {
+	for ; k < len(cols); k++ {
+		col := &cols[k]
+		// Each fast path leaves the field's end (e), the byte there (c) and
+		// the one after it (c2, or '\n' if it was not in the word loaded).
+		var e int
+		var c, c2 byte
+		switch col.kind {
+		case 'i', 'u':
+			// [-]d{1,15}, from one or two words; the byte after the digits
+			// is byte i of w.
+			if !r.fastNum {
+				return p, k, rowSlow
+			}
+			q, w := p, t.word(p)
+			neg := byte(w) == '-'
+			if neg {
+				q++
+				w = t.word(q)
+			}
+			n := digitRun(w)
+			v, i := digitsValue(w, n), n
+			if n == 8 {
+				w = t.word(q+8)
+				if i = digitRun(w); i > 0 {
+					v = v*pow10u[i&15] + digitsValue(w, i)
+				}
+				n += i
+			}
+			lim := col.max
+			if neg {
+				lim++
+			}
+			c, c2 = byteAt(w, i), byteAt(w>>8|'\n'<<56, i)
+			if n == 0 || i == 8 || !r.endsWith(c, c2) || v > lim || neg && col.kind == 'u' {
+				return p, k, rowSlow // put reports an overflow or a syntax error
+			}
+			if neg {
+				v = -v
+			}
+			switch col.size {
+			case 4:
+				rec.put32(col.offset, uint32(v))
+			case 8:
+				rec.put64(col.offset, v)
+			case 2:
+				rec.put16(col.offset, uint16(v))
+			default:
+				rec.put8(col.offset, byte(v))
+			}
+			e = q + n
+		case 'f':
+			// [-]d{0,7}[.d{0,7}]: exact by Clinger's fast path (the mantissa
+			// is below 10^14 < 2^53 and the power of ten at most 7: one
+			// correctly rounded division). Other forms go to put.
+			if !r.fastNum {
+				return p, k, rowSlow
+			}
+			q, w := p, t.word(p)
+			neg := byte(w) == '-'
+			if neg {
+				q++
+				w = t.word(q)
+			}
+			n := digitRun(w)
+			mant := digitsValue(w, n)
+			if n == 0 {
+				mant = 0
+			}
+			i, frac := n, 0
+			e = q + n
+			if byteAt(w, n) == '.' {
+				w = t.word(e+1)
+				if frac = digitRun(w); frac > 0 {
+					mant = mant*pow10u[frac&15] + digitsValue(w, frac)
+				}
+				e, i = e+1+frac, frac
+			}
+			c, c2 = byteAt(w, i), byteAt(w>>8|'\n'<<56, i)
+			if n == 8 || frac == 8 || n+frac == 0 || !r.endsWith(c, c2) {
+				return p, k, rowSlow
+			}
+			f := float64(mant) / pow10[frac&15]
+			if neg {
+				f = -f
+			}
+			if col.size == 4 {
+				rec.put32(col.offset, math.Float32bits(float32(f)))
+			} else {
+				rec.put64(col.offset, math.Float64bits(f))
+			}
+		case 'S':
+			// ASCII text, a word at a time up to its first stop byte.
+			q := p
+			var w, m uint64
+			for {
+				w = t.word(q)
+				if r.ws {
+					m = below(w, 0x21)
+				} else {
+					m = zeroBytes(w^r.textW) | zeroBytes(w^'\n'*ones) | zeroBytes(w^'\r'*ones)
+				}
+				if m |= w & highs; r.hasMark {
+					m |= zeroBytes(w ^ r.markW)
+				}
+				if m != 0 {
+					break
+				}
+				q += 8
+			}
+			j := firstByte(m)
+			e, c, c2 = q+j, byteAt(w, j), byteAt(w>>8|'\n'<<56, j)
+			if c >= 0x80 || !r.endsWith(c, c2) {
+				return p, k, rowSlow // non-ASCII (latin-1 rules), or a control byte
+			}
+			n := min(e-p, col.size) // numpy truncates; the rest of the field stays zero
+			if q == p && col.size >= 8 { // the text is in w
+				rec.put64(col.offset, w&(1<<(8*uint(n)&63)-1|-(uint64(n)>>3)))
+			} else {
+				x := 0
+				for ; x+8 <= n; x += 8 {
+					rec.put64(col.offset+x, t.word(p+x))
+				}
+				for ; x < n; x++ {
+					rec.put8(col.offset+x, t.at(p+x))
+				}
+			}
+		default:
+			return p, k, rowSlow
+		}
 		if r.ws {
 			if c == ' ' && r.stop[c2] == 0 {
-				p++
+				p = e + 1
 				continue // one space, then the next field: the common case
 			}
-			for p < len(b) && b[p] != '\n' && isSpace[b[p]] {
-				p++
+			for p = e; t.at(p) != '\n' && isSpace[t.at(p)]; p++ {
 			}
-			if p < len(b) && b[p] != '\n' && !(r.hasMark && b[p] == r.mark) {
-				continue // the next field
+			if c := t.at(p); c != '\n' && !(r.hasMark && c == r.mark) {
+				continue
 			}
-		} else if p < len(b) && b[p] == r.delim {
-			p++
-			continue
+		} else {
+			if c == r.delim {
+				p = e + 1
+				continue
+			}
+			if p = e; c == '\r' {
+				p++ // "\r\n", or '\r' and a comment (endsWith)
+			}
 		}
-		if p < len(b) && b[p] != '\n' {
-			p = endOfLine(b, p) // a comment or "\r\n"
+		if t.at(p) == '\n' {
+			return p, k + 1, rowDone
 		}
-		k++
-		break
+		return p, k + 1, rowComment
 	}
-	return p, k, nil
+	return p, k, rowSlow // more fields than the dtype has: the caller counts them
 }
