@@ -527,10 +527,11 @@ func (s splitter) fields(dst [][]byte, line []byte) [][]byte {
 }
 
 // countRows counts the data rows and the lines of a chunk. With guess, a
-// chunk with no comment marker and no blank first or last line (the usual
-// data file) has rows = lines, counted at memory speed; guessed says so.
+// chunk whose first and last lines are data has rows = lines, counted at
+// memory speed; guessed says so, for pass 2 to check (a blank or
+// comment-only line inside the chunk makes the guess wrong).
 func countRows(b []byte, s splitter, guess bool) (rows, lines int, guessed bool) {
-	if guess && len(b) > 0 && (len(s.comments) == 0 || !bytes.Contains(b, s.comments)) && !blankEnds(b) {
+	if guess && len(b) > 0 && !s.emptyEnds(b) {
 		n := countLines(b)
 		return n, n, true
 	}
@@ -548,16 +549,19 @@ func countRows(b []byte, s splitter, guess bool) (rows, lines int, guessed bool)
 	return rows, lines, false
 }
 
-// blankEnds reports that the first or last line of b is blank (or all
-// whitespace): a file's trailing empty line is common and cheap to see.
-func blankEnds(b []byte) bool {
+// emptyEnds reports that the first or last line of b has no data (blank,
+// whitespace or a comment): a file's header comment or trailing empty line
+// is common and cheap to see.
+func (s splitter) emptyEnds(b []byte) bool {
 	first, _ := nextLine(b)
 	last := b[:len(b)-1] // without a final '\n'
 	if b[len(b)-1] != '\n' {
 		last = b
 	}
 	last = last[bytes.LastIndexByte(last, '\n')+1:]
-	return len(trimSpace(first)) == 0 || len(trimSpace(last)) == 0
+	_, firstData := s.content(first)
+	_, lastData := s.content(last)
+	return !firstData || !lastData
 }
 
 // firstRowColumns is the number of fields in the first data row (-1 if

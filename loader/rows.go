@@ -26,6 +26,14 @@ type rowScanner struct {
 	stop    [256]uint8 // per byte: 0 part of a field, 1 ends one, 2 ends one at a line end ('\r' under a delimiter)
 	textW   uint64     // stop bytes a text word is checked for: delim (or 0x21 under whitespace)
 	markW   uint64     // the comment mark in every byte
+
+	// scan's input and output, kept here rather than in its arguments:
+	// fewer live values in its loop, fewer spills.
+	t       text      // the lines
+	end     int       // where they end
+	out     record    // the chunk's rows
+	rowSize int       // bytes per row
+	cols    []fastCol // the columns
 }
 
 func newRowScanner(s splitter) *rowScanner {
@@ -152,45 +160,51 @@ type lines struct {
 }
 
 // lines parses the lines of b[:end]; every one ends with '\n', with pad
-// readable bytes after it.
+// readable bytes after it. scan does the common work; this loop the rest
+// (blank and comment lines, fields with no fast path, errors).
 func (r *rowScanner) lines(l *lines, b []byte, end int) error {
 	cols, want := l.cols, len(l.cols)
+	fast := make([]fastCol, len(cols))
+	for i, c := range cols {
+		fast[i] = fastCol{max: c.max, offset: int32(c.offset), size: uint8(min(c.size, 255)), kind: c.kind}
+	}
 	t := textOf(b)
-	for p := 0; p < end; p, l.ln = p+1, l.ln+1 { // p is at a line start; the step passes its '\n'
-		start := p
-		q := p
-		for b[q] != '\n' && isSpace[b[q]] {
-			q++
-		}
-		if b[q] == '\n' {
-			p = q
-			continue // blank
-		}
-		if r.hasMark && b[q] == r.mark {
-			p = endOfLine(b, q)
-			continue // comment-only
-		}
-		if r.ws {
-			p = q // leading whitespace is not a field; under a delimiter it is part of the first
-		}
-		out := l.dst[l.row*l.rowSize : (l.row+1)*l.rowSize]
-		k := 0
-		for {
-			var st rowStatus
-			p, k, st = r.row(t, p, recordOf(out), cols, k)
-			if st == rowDone {
-				break
+	r.t, r.end, r.out, r.rowSize, r.cols = t, end, recordOf(l.dst), l.rowSize, fast
+	lineStart := func(p int) int { return bytes.LastIndexByte(b[:p], '\n') + 1 }
+	p, k := 0, 0
+	for p < end {
+		if k == 0 { // at a line's start
+			q := p
+			for b[q] != '\n' && isSpace[b[q]] {
+				q++
 			}
-			if st == rowComment {
-				p = endOfLine(b, p)
-				break
+			if b[q] == '\n' {
+				p, l.ln = q+1, l.ln+1
+				continue // blank
 			}
-			// rowSlow: field k, at p, by the general path.
+			if r.hasMark && b[q] == r.mark {
+				p, l.ln = endOfLine(b, q)+1, l.ln+1
+				continue // comment-only
+			}
+			if r.ws {
+				p = q // leading whitespace is not a field; under a delimiter it is part of the first
+			}
+		}
+		var ro int
+		var st scanStatus
+		p, k, ro, st = r.scan(p, l.row*l.rowSize, k)
+		n := ro/l.rowSize - l.row
+		l.row, l.ln = l.row+n, l.ln+n
+		switch st {
+		case scanEnd, scanLine:
+			continue
+		case scanSlow: // field k, at p, by the general path
 			e := r.fieldEnd(b, p)
-			if k < want { // else too many fields: counted, reported below
+			if k < want { // else too many fields: counted, reported at the line's end
 				col := &cols[k]
-				if err := put(out[col.offset:col.offset+col.size], col.kind, b[p:e]); err != nil {
-					return fieldError(l.c, l.ln, lineAt(b, start), k, *col, b[p:e], err)
+				row := l.dst[l.row*l.rowSize : (l.row+1)*l.rowSize]
+				if err := put(row[col.offset:col.offset+col.size], col.kind, b[p:e]); err != nil {
+					return fieldError(l.c, l.ln, lineAt(b, lineStart(p)), k, *col, b[p:e], err)
 				}
 			}
 			k++
@@ -198,22 +212,32 @@ func (r *rowScanner) lines(l *lines, b []byte, end int) error {
 			if p, more = r.skipSeparator(b, e); more {
 				continue
 			}
-			if b[p] != '\n' {
-				p = endOfLine(b, p) // a comment
-			}
-			break
+		}
+		// The line's end: p is at its '\n', at a comment mark, or at the '\r'
+		// before one.
+		if b[p] != '\n' {
+			p = endOfLine(b, p)
 		}
 		if k != want {
 			msg := fmt.Errorf("the number of columns changed from %d to %d", want, k)
 			if l.structured {
 				msg = fmt.Errorf("the dtype requires %d columns but %d were found", want, k)
 			}
-			line := lineAt(b, start)
+			line := lineAt(b, lineStart(p))
 			return &ParseError{File: l.c.in.path, Line: l.ln, Text: string(line[:min(len(line), 200)]), Err: msg}
 		}
-		l.row++
+		p, k, l.row, l.ln = p+1, 0, l.row+1, l.ln+1
 	}
 	return nil
+}
+
+// fastCol is a column as scan needs it, small (16 bytes) so that indexing
+// is a shift.
+type fastCol struct {
+	max    uint64 // the largest value of an integer kind
+	offset int32
+	size   uint8
+	kind   byte
 }
 
 // skipSeparator passes the separator after a field that ends at e. It
@@ -235,12 +259,13 @@ func (r *rowScanner) skipSeparator(b []byte, e int) (int, bool) {
 	return e, false
 }
 
-type rowStatus uint8
+type scanStatus uint8
 
 const (
-	rowDone    rowStatus = iota // p is at the line's '\n'
-	rowComment                  // p is at a comment mark: the rest of the line is a comment
-	rowSlow                     // field k, at p, needs the general path (or is one too many)
+	scanEnd     scanStatus = iota // p is at the end
+	scanLine                      // p is at a line that starts with whitespace or a comment mark
+	scanSlow                      // field k, at p, needs the general path (or is one too many)
+	scanLineEnd                   // p is at the line's '\n' or a comment mark (or the '\r' before one), with too few fields
 )
 
 // endsWith reports that c, followed by c2, ends a field.
@@ -249,17 +274,23 @@ func (r *rowScanner) endsWith(c, c2 byte) bool {
 	return s == 1 || s == 2 && (c2 == '\n' || r.hasMark && c2 == r.mark)
 }
 
-// row converts fields k, k+1, ... of a line, starting with field k at p,
-// into out. It returns where it stopped, the next field's index, and why.
-// The line must end with '\n' and have pad readable bytes after it.
+// scan converts fields k, k+1, ... of the line where field k starts at p,
+// and then whole lines, into out: the chunk's rows, the current one at
+// offset ro. It stops at the first thing it has no fast path for and
+// returns where, the next field's index, the row offset there and why. Every line must end with '\n' and have pad readable bytes after it.
 //
 // The fast paths are written out here, and anything rare returns to the
 // caller: Go's calling convention saves no registers across a call, and a
 // call anywhere in this loop, even on a path never taken, would make the
 // compiler keep the loop's state on the stack.
-func (r *rowScanner) row(t text, p int, rec record, cols []column, k int) (int, int, rowStatus) {
-	for ; k < len(cols); k++ {
+func (r *rowScanner) scan(p, ro, k int) (int, int, int, scanStatus) {
+	t, out, cols := r.t, r.out, r.cols
+	for {
+		if k == len(cols) {
+			return p, k, ro, scanSlow // more fields than the dtype has: the caller counts them
+		}
 		col := &cols[k]
+		off := ro + int(col.offset)
 		// Each fast path leaves the field's end (e), the byte there (c) and
 		// the one after it (c2, or '\n' if it was not in the word loaded).
 		var e int
@@ -269,7 +300,7 @@ func (r *rowScanner) row(t text, p int, rec record, cols []column, k int) (int, 
 			// [-]d{1,15}, from one or two words; the byte after the digits
 			// is byte i of w.
 			if !r.fastNum {
-				return p, k, rowSlow
+				return p, k, ro, scanSlow
 			}
 			q, w := p, t.word(p)
 			neg := byte(w) == '-'
@@ -280,7 +311,7 @@ func (r *rowScanner) row(t text, p int, rec record, cols []column, k int) (int, 
 			n := digitRun(w)
 			v, i := digitsValue(w, n), n
 			if n == 8 {
-				w = t.word(q+8)
+				w = t.word(q + 8)
 				if i = digitRun(w); i > 0 {
 					v = v*pow10u[i&15] + digitsValue(w, i)
 				}
@@ -292,20 +323,20 @@ func (r *rowScanner) row(t text, p int, rec record, cols []column, k int) (int, 
 			}
 			c, c2 = byteAt(w, i), byteAt(w>>8|'\n'<<56, i)
 			if n == 0 || i == 8 || !r.endsWith(c, c2) || v > lim || neg && col.kind == 'u' {
-				return p, k, rowSlow // put reports an overflow or a syntax error
+				return p, k, ro, scanSlow // put reports an overflow or a syntax error
 			}
 			if neg {
 				v = -v
 			}
 			switch col.size {
 			case 4:
-				rec.put32(col.offset, uint32(v))
+				out.put32(off, uint32(v))
 			case 8:
-				rec.put64(col.offset, v)
+				out.put64(off, v)
 			case 2:
-				rec.put16(col.offset, uint16(v))
+				out.put16(off, uint16(v))
 			default:
-				rec.put8(col.offset, byte(v))
+				out.put8(off, byte(v))
 			}
 			e = q + n
 		case 'f':
@@ -313,7 +344,7 @@ func (r *rowScanner) row(t text, p int, rec record, cols []column, k int) (int, 
 			// is below 10^14 < 2^53 and the power of ten at most 7: one
 			// correctly rounded division). Other forms go to put.
 			if !r.fastNum {
-				return p, k, rowSlow
+				return p, k, ro, scanSlow
 			}
 			q, w := p, t.word(p)
 			neg := byte(w) == '-'
@@ -329,7 +360,7 @@ func (r *rowScanner) row(t text, p int, rec record, cols []column, k int) (int, 
 			i, frac := n, 0
 			e = q + n
 			if byteAt(w, n) == '.' {
-				w = t.word(e+1)
+				w = t.word(e + 1)
 				if frac = digitRun(w); frac > 0 {
 					mant = mant*pow10u[frac&15] + digitsValue(w, frac)
 				}
@@ -337,16 +368,16 @@ func (r *rowScanner) row(t text, p int, rec record, cols []column, k int) (int, 
 			}
 			c, c2 = byteAt(w, i), byteAt(w>>8|'\n'<<56, i)
 			if n == 8 || frac == 8 || n+frac == 0 || !r.endsWith(c, c2) {
-				return p, k, rowSlow
+				return p, k, ro, scanSlow
 			}
 			f := float64(mant) / pow10[frac&15]
 			if neg {
 				f = -f
 			}
 			if col.size == 4 {
-				rec.put32(col.offset, math.Float32bits(float32(f)))
+				out.put32(off, math.Float32bits(float32(f)))
 			} else {
-				rec.put64(col.offset, math.Float64bits(f))
+				out.put64(off, math.Float64bits(f))
 			}
 		case 'S':
 			// ASCII text, a word at a time up to its first stop byte.
@@ -370,46 +401,55 @@ func (r *rowScanner) row(t text, p int, rec record, cols []column, k int) (int, 
 			j := firstByte(m)
 			e, c, c2 = q+j, byteAt(w, j), byteAt(w>>8|'\n'<<56, j)
 			if c >= 0x80 || !r.endsWith(c, c2) {
-				return p, k, rowSlow // non-ASCII (latin-1 rules), or a control byte
+				return p, k, ro, scanSlow // non-ASCII (latin-1 rules), or a control byte
 			}
-			n := min(e-p, col.size) // numpy truncates; the rest of the field stays zero
+			n := min(e-p, int(col.size)) // numpy truncates; the rest of the field stays zero
 			if q == p && col.size >= 8 { // the text is in w
-				rec.put64(col.offset, w&(1<<(8*uint(n)&63)-1|-(uint64(n)>>3)))
+				out.put64(off, w&(1<<(8*uint(n)&63)-1|-(uint64(n)>>3)))
 			} else {
 				x := 0
 				for ; x+8 <= n; x += 8 {
-					rec.put64(col.offset+x, t.word(p+x))
+					out.put64(off+x, t.word(p+x))
 				}
 				for ; x < n; x++ {
-					rec.put8(col.offset+x, t.at(p+x))
+					out.put8(off+x, t.at(p+x))
 				}
 			}
 		default:
-			return p, k, rowSlow
+			return p, k, ro, scanSlow
 		}
 		if r.ws {
 			if c == ' ' && r.stop[c2] == 0 {
-				p = e + 1
+				p, k = e+1, k+1
 				continue // one space, then the next field: the common case
 			}
 			for p = e; t.at(p) != '\n' && isSpace[t.at(p)]; p++ {
 			}
 			if c := t.at(p); c != '\n' && !(r.hasMark && c == r.mark) {
+				k++
 				continue
 			}
 		} else {
 			if c == r.delim {
-				p = e + 1
+				p, k = e+1, k+1
 				continue
 			}
 			if p = e; c == '\r' {
-				p++ // "\r\n", or '\r' and a comment (endsWith)
+				p++ // "\r\n", or '\r' before a comment mark (endsWith)
 			}
 		}
-		if t.at(p) == '\n' {
-			return p, k + 1, rowDone
+		k++
+		if t.at(p) != '\n' || k != len(cols) {
+			return p, k, ro, scanLineEnd // a comment (or "\r\n"), or too few fields
 		}
-		return p, k + 1, rowComment
+		// The next line; the caller takes one that starts with whitespace or
+		// a comment mark.
+		p, k, ro = p+1, 0, ro+r.rowSize
+		if p >= r.end {
+			return p, k, ro, scanEnd
+		}
+		if c := t.at(p); isSpace[c] || r.hasMark && c == r.mark {
+			return p, k, ro, scanLine
+		}
 	}
-	return p, k, rowSlow // more fields than the dtype has: the caller counts them
 }

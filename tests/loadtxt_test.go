@@ -89,6 +89,8 @@ func loadCases() []loadCase {
 			seedSpec, ws, kw("dtype", seedJSON)},
 		{"blank and whitespace-only lines inside a multi-chunk file (row count guessed, then counted)", []string{
 			genomic(r, 150_000) + "\n \t\n\r\n" + genomic(r, 150_000) + "\n\n"}, seedSpec, ws, kw("dtype", seedJSON)},
+		{"comment lines inside a multi-chunk file (row count guessed, then counted)", []string{
+			genomic(r, 150_000) + "# a comment line\n" + genomic(r, 150_000) + "chr1 5 0.5 1 2 # not a line of its own\n"}, seedSpec, ws, kw("dtype", seedJSON)},
 		{"numbers at the fast paths' edges", []string{
 			"007 -0 123456789012345 1234567890123456 -999999999999999999 5. .5 12345678.5\n" +
 				"+1 00000000000000001 -1234567 99999999 -99999999 1.12345678 +1.5 1.5e3\n" +
