@@ -353,13 +353,24 @@ func (r *rowScanner) scan(p, ro, k int) (int, int, int, scanStatus) {
 				w = t.word(q)
 			}
 			n := digitRun(w)
-			mant := digitsValue(w, n)
-			if n == 0 {
-				mant = 0
-			}
+			var mant uint64
 			i, frac := n, 0
 			e = q + n
-			if byteAt(w, n) == '.' {
+			// If the whole number is in w, j is w without its '.': the digits
+			// on both sides of it as one run.
+			lo := uint64(1)<<(8*uint(n)&63) - 1
+			j := w&lo | w>>8&^lo
+			run := digitRun(j)
+			if byteAt(w, n) != '.' {
+				mant = digitsValue(w, n)
+			} else if n < 7 && run < 7 {
+				frac = run - n
+				mant = digitsValue(j, run)
+				e, i = e+1+frac, run+1
+			} else {
+				if n > 0 {
+					mant = digitsValue(w, n)
+				}
 				w = t.word(e + 1)
 				if frac = digitRun(w); frac > 0 {
 					mant = mant*pow10u[frac&15] + digitsValue(w, frac)
