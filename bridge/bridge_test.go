@@ -1,13 +1,16 @@
 package bridge_test
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/npshm/npshm/bridge"
@@ -326,6 +329,64 @@ func TestFullFilesystem(t *testing.T) {
 	}
 	small.Close()
 	small.Unlink()
+
+	// An ArrayWriter reports the full filesystem from Write; Discard leaves nothing.
+	w, err := bridge.CreateArrayWriter("big", npy.Header{DType: npy.Float64, Shape: []int{1 << 20}})
+	if err != nil {
+		t.Fatalf("CreateArrayWriter: %v", err)
+	}
+	if err := w.Write(make([]byte, 8<<20), 0); !errors.Is(err, bridge.ErrNoSpace) {
+		t.Fatalf("ArrayWriter.Write of 8 MiB on a 1 MiB tmpfs: %v, want ErrNoSpace", err)
+	}
+	w.Discard()
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a discarded writer left %d file(s)", len(entries))
+	}
+}
+
+// TestArrayWriter: pieces written concurrently make the same segment, byte
+// for byte, as CreateArray filled through its mapping.
+func TestArrayWriter(t *testing.T) {
+	h := npy.Header{DType: npy.Int32, Shape: []int{3, 1000}}
+	want, err := bridge.CreateArray(shmtest.Name(t), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { want.Unlink(); want.Close() }()
+	for i := range want.Data() {
+		want.Data()[i] = byte(i * 7)
+	}
+	w, err := bridge.CreateArrayWriter(shmtest.Name(t), h)
+	if err != nil {
+		t.Fatalf("CreateArrayWriter: %v", err)
+	}
+	var wg sync.WaitGroup
+	for lo := 0; lo < 12000; lo += 4000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Write(want.Data()[lo:lo+4000], int64(lo)); err != nil {
+				t.Errorf("Write at %d: %v", lo, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := w.Write(make([]byte, 2), 11999); !errors.Is(err, io.ErrShortWrite) {
+		t.Errorf("Write past the end: %v, want io.ErrShortWrite", err)
+	}
+	got, err := w.Finish()
+	if err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	defer func() { got.Unlink(); got.Close() }()
+	if !bytes.Equal(got.Image(), want.Image()) {
+		t.Fatal("the written segment differs from CreateArray's")
+	}
+	if again, err := bridge.OpenArray(got.Name(), bridge.ReadOnly); err != nil {
+		t.Fatalf("OpenArray of the written segment: %v", err)
+	} else {
+		again.Close()
+	}
 }
 
 func TestPublishEdges(t *testing.T) {

@@ -37,6 +37,11 @@ func reserve(f *os.File, size int64) error {
 	return err
 }
 
+// isNoSpace reports a write that failed for want of space.
+func isNoSpace(err error) bool {
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EFBIG) || errors.Is(err, unix.ENOMEM)
+}
+
 // mapFile maps size bytes of f shared, read-only (PROT_READ) or read-write.
 func mapFile(f *os.File, size int64, mode Mode) ([]byte, error) {
 	if size == 0 {

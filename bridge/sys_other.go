@@ -17,6 +17,7 @@ func populate(*os.File, []byte) error               { return errUnsupported }
 func populateRange([]byte) error                    { return errUnsupported }
 func mapFile(*os.File, int64, Mode) ([]byte, error) { return nil, errUnsupported }
 func unmap([]byte) error                            { return nil }
+func isNoSpace(error) bool                          { return false }
 func lockShared(*os.File) error                     { return errUnsupported }
 func tryLockExclusive(*os.File) (bool, error)       { return false, errUnsupported }
 func sameFile(*os.File, string) bool                { return false }

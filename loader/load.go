@@ -151,20 +151,54 @@ func load(paths []string, o Options, guess bool) ([]*bridge.Array, error) {
 		chunks = append(chunks, split(in, rest)...)
 	}
 
-	// Pass 1: rows and lines per chunk, on every core.
-	parallel(len(chunks), func(i int) {
-		c := chunks[i]
-		c.rows, c.lines, c.guess = countRows(c.data, sep, guess)
-	})
 	nout := len(inputs)
 	if o.Concat {
 		nout = 1
 	}
-	rows := make([]int64, nout)
 	ncols := make([]int, nout)
 	for i := range ncols {
 		ncols[i] = -1
 	}
+	for _, in := range inputs {
+		if in.ncols >= 0 && ncols[in.out] < 0 {
+			ncols[in.out] = in.ncols
+		}
+	}
+	layouts := make([][]column, nout)
+	rowSizes := make([]int, nout)
+	for k := range layouts {
+		layouts[k], rowSizes[k] = cols, o.DType.Size
+		if !structured {
+			n := ncols[k]
+			if o.UseCols != nil {
+				n = len(o.UseCols)
+			}
+			layouts[k] = plainColumns(o.DType, max(n, 0), o.UseCols)
+			rowSizes[k] *= len(layouts[k])
+		}
+	}
+
+	// Pass 1: rows and lines per chunk, on every core; a chunk whose rows
+	// would need too big a buffer is cut in two (rows of a huge dtype in
+	// short lines).
+	count := func(c *chunk) { c.rows, c.lines, c.guess = countRows(c.data, sep, guess) }
+	parallel(len(chunks), func(i int) { count(chunks[i]) })
+	for cutAny := true; cutAny; {
+		cutAny = false
+		var cut []*chunk
+		for _, c := range chunks {
+			if int64(c.lines)*int64(rowSizes[c.in.out]) > maxBuffer && c.lines > 1 {
+				h1, h2 := halves(c)
+				count(h1)
+				count(h2)
+				cut, cutAny = append(cut, h1, h2), true
+			} else {
+				cut = append(cut, c)
+			}
+		}
+		chunks = cut
+	}
+	rows := make([]int64, nout)
 	line := map[*input]int{}
 	for _, c := range chunks {
 		c.row0 = rows[c.in.out]
@@ -172,38 +206,24 @@ func load(paths []string, o Options, guess bool) ([]*bridge.Array, error) {
 		c.line0 = c.in.line0 + line[c.in]
 		line[c.in] += c.lines
 	}
-	for _, in := range inputs {
-		if in.ncols >= 0 && ncols[in.out] < 0 {
-			ncols[in.out] = in.ncols
-		}
-	}
 
-	// The arrays, sized exactly.
-	var arrays []*bridge.Array
+	// The arrays, sized exactly. Rows are written into them with pwrite from
+	// a buffer per chunk (bridge.ArrayWriter): cheaper than faulting in
+	// fresh shared pages one by one, and the buffer stays in cache.
+	var writers []*bridge.ArrayWriter
 	fail := func(err error) ([]*bridge.Array, error) {
-		for _, a := range arrays {
-			a.Unlink()
-			a.Close()
+		for _, w := range writers {
+			w.Discard()
 		}
 		return nil, err
 	}
-	layouts := make([][]column, nout)
-	for k := 0; k < nout; k++ {
-		rowCols := cols
-		if !structured {
-			n := ncols[k]
-			if o.UseCols != nil {
-				n = len(o.UseCols)
-			}
-			rowCols = plainColumns(o.DType, max(n, 0), o.UseCols)
-		}
-		layouts[k] = rowCols
-		shape := resultShape(rows[k], structured, len(rowCols), o.NDMin)
-		a, err := bridge.CreateArray("", npy.Header{DType: o.DType, Shape: shape})
+	for k := range nout {
+		shape := resultShape(rows[k], structured, len(layouts[k]), o.NDMin)
+		w, err := bridge.CreateArrayWriter("", npy.Header{DType: o.DType, Shape: shape})
 		if err != nil {
 			return fail(err)
 		}
-		arrays = append(arrays, a)
+		writers = append(writers, w)
 	}
 
 	// Pass 2: parse every chunk into its rows, on every core.
@@ -214,20 +234,28 @@ func load(paths []string, o Options, guess bool) ([]*bridge.Array, error) {
 	}
 	stop := progress(o.Progress, &done, total)
 	var failed atomic.Bool
+	var buffers sync.Pool
 	parallel(len(chunks), func(i int) {
 		c := chunks[i]
 		if failed.Load() {
 			return
 		}
-		a := arrays[c.in.out]
-		rowSize := a.DType().Size
-		if !structured {
-			rowSize *= len(layouts[c.in.out])
+		rowSize := rowSizes[c.in.out]
+		buf, _ := buffers.Get().([]byte)
+		if need := c.lines * rowSize; cap(buf) < need { // lines: room for every row even if the count was a wrong guess
+			buf = make([]byte, need)
+		} else {
+			buf = buf[:need]
+			clear(buf) // text shorter than its field, and gaps between fields, are zeros
 		}
+		defer buffers.Put(buf)
 		var found int
-		found, c.err = parseChunk(c, a.Data()[c.row0*int64(rowSize):], rowSize, layouts[c.in.out], structured, ncols[c.in.out], o, sep)
+		found, c.err = parseChunk(c, buf, rowSize, layouts[c.in.out], structured, ncols[c.in.out], o, sep)
 		if c.err == nil && found != c.rows {
-			c.err = errMiscount // (found < c.rows: nothing was written past the chunk's rows)
+			c.err = errMiscount
+		}
+		if c.err == nil {
+			c.err = writers[c.in.out].Write(buf[:found*rowSize], c.row0*int64(rowSize))
 		}
 		if c.err != nil {
 			failed.Store(true)
@@ -245,7 +273,34 @@ func load(paths []string, o Options, guess bool) ([]*bridge.Array, error) {
 			return fail(c.err)
 		}
 	}
+	arrays := make([]*bridge.Array, 0, nout)
+	for k, w := range writers {
+		a, err := w.Finish()
+		if err != nil {
+			for _, a := range arrays {
+				a.Unlink()
+				a.Close()
+			}
+			writers = writers[k+1:]
+			return fail(err)
+		}
+		arrays = append(arrays, a)
+	}
 	return arrays, nil
+}
+
+// maxBuffer caps a chunk's rows in memory before they are written out.
+const maxBuffer = 64 << 20
+
+// halves cuts a chunk in two at a line boundary near its middle.
+func halves(c *chunk) (*chunk, *chunk) {
+	mid := len(c.data) / 2
+	if j := bytes.IndexByte(c.data[mid:], '\n'); j >= 0 && mid+j+1 < len(c.data) {
+		mid += j + 1
+	} else if j := bytes.LastIndexByte(c.data[:mid], '\n'); j >= 0 {
+		mid = j + 1
+	}
+	return &chunk{in: c.in, data: c.data[:mid]}, &chunk{in: c.in, data: c.data[mid:]}
 }
 
 // columns checks the dtype and lays out a structured row.

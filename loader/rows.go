@@ -85,41 +85,6 @@ func (r *rowScanner) fieldEnd(b []byte, p int) int {
 	return p
 }
 
-// textStops flags (high bit) the bytes of w that may end a text field, and
-// the non-ASCII ones.
-func (r *rowScanner) textStops(w uint64) uint64 {
-	m := w & highs
-	if r.ws {
-		m |= below(w, 0x21)
-	} else {
-		m |= zeroBytes(w^r.textW) | zeroBytes(w^'\n'*ones) | zeroBytes(w^'\r'*ones)
-	}
-	if r.hasMark {
-		m |= zeroBytes(w ^ r.markW)
-	}
-	return m
-}
-
-// textEnd is the end of the ASCII text field at p, or -1 if the field has
-// a byte that needs the general path (non-ASCII, a control byte, a '\r'
-// inside it).
-func (r *rowScanner) textEnd(b []byte, p int) int {
-	for q := p; ; q += 8 {
-		m := r.textStops(word(b, q))
-		if m == 0 {
-			continue
-		}
-		e := q + firstByte(m)
-		if e >= len(b) {
-			return len(b)
-		}
-		if b[e] >= 0x80 || !r.endsAt(b, e) {
-			return -1
-		}
-		return e
-	}
-}
-
 // pad is how many readable bytes the row loop needs after the '\n' that
 // ends a line (it loads 8 bytes at a time, never from past that '\n').
 const pad = 16
@@ -133,7 +98,7 @@ func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, str
 	if len(b) > pad {
 		safe = bytes.LastIndexByte(b[:len(b)-pad], '\n') + 1
 	}
-	l := lines{c: c, dst: dst, rowSize: rowSize, cols: cols, structured: structured, ln: c.line0 + 1}
+	l := lineState{c: c, dst: dst, rowSize: rowSize, cols: cols, structured: structured, ln: c.line0 + 1}
 	if err := r.lines(&l, b, safe); err != nil || safe == len(b) {
 		return l.row, err
 	}
@@ -149,8 +114,8 @@ func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, str
 	return l.row, r.lines(&l, tail, end)
 }
 
-// lines is the state of parse across its two calls of rowScanner.lines.
-type lines struct {
+// lineState is parse's progress, across its two calls of rowScanner.lines.
+type lineState struct {
 	c          *chunk
 	dst        []byte
 	rowSize    int
@@ -162,11 +127,14 @@ type lines struct {
 // lines parses the lines of b[:end]; every one ends with '\n', with pad
 // readable bytes after it. scan does the common work; this loop the rest
 // (blank and comment lines, fields with no fast path, errors).
-func (r *rowScanner) lines(l *lines, b []byte, end int) error {
+func (r *rowScanner) lines(l *lineState, b []byte, end int) error {
 	cols, want := l.cols, len(l.cols)
 	fast := make([]fastCol, len(cols))
 	for i, c := range cols {
-		fast[i] = fastCol{max: c.max, offset: int32(c.offset), size: uint8(min(c.size, 255)), kind: c.kind}
+		fast[i] = fastCol{max: c.max, offset: int32(c.offset), size: uint16(c.size), kind: c.kind}
+		if c.size > math.MaxUint16 || c.offset > math.MaxInt32 {
+			fast[i].kind = 0
+		}
 	}
 	t := textOf(b)
 	r.t, r.end, r.out, r.rowSize, r.cols = t, end, recordOf(l.dst), l.rowSize, fast
@@ -236,8 +204,8 @@ func (r *rowScanner) lines(l *lines, b []byte, end int) error {
 type fastCol struct {
 	max    uint64 // the largest value of an integer kind
 	offset int32
-	size   uint8
-	kind   byte
+	size   uint16
+	kind   byte // 0: always the general path
 }
 
 // skipSeparator passes the separator after a field that ends at e. It
@@ -265,7 +233,7 @@ const (
 	scanEnd     scanStatus = iota // p is at the end
 	scanLine                      // p is at a line that starts with whitespace or a comment mark
 	scanSlow                      // field k, at p, needs the general path (or is one too many)
-	scanLineEnd                   // p is at the line's '\n' or a comment mark (or the '\r' before one), with too few fields
+	scanLineEnd                   // the line ends at p with a comment (or the '\r' before one), or with too few fields
 )
 
 // endsWith reports that c, followed by c2, ends a field.
@@ -277,7 +245,8 @@ func (r *rowScanner) endsWith(c, c2 byte) bool {
 // scan converts fields k, k+1, ... of the line where field k starts at p,
 // and then whole lines, into out: the chunk's rows, the current one at
 // offset ro. It stops at the first thing it has no fast path for and
-// returns where, the next field's index, the row offset there and why. Every line must end with '\n' and have pad readable bytes after it.
+// returns where, the next field's index, the row offset there and why.
+// Every line must end with '\n' and have pad readable bytes after it.
 //
 // The fast paths are written out here, and anything rare returns to the
 // caller: Go's calling convention saves no registers across a call, and a

@@ -1,0 +1,94 @@
+package bridge
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/npshm/npshm/npy"
+)
+
+// ArrayWriter fills a new array segment with pwrite(2) rather than through
+// a mapping, for producers that make the data piece by piece in buffers of
+// their own (the text loader). The kernel allocates each page as it is
+// written, which costs less than CreateArray's allocating, zeroing and
+// mapping every page first, and nothing needs unmapping afterwards. A full
+// filesystem is an error from Write wrapping ErrNoSpace, never a SIGBUS.
+//
+// The segment exists, under its name, from CreateArrayWriter on; Finish
+// maps it as an Array, Discard removes it.
+type ArrayWriter struct {
+	seg    *Segment
+	header npy.Header
+	hlen   int64
+	nbytes int64
+}
+
+// CreateArrayWriter creates a segment for the array h describes (as
+// CreateArray does: an empty name picks a fresh "psm_" name) and writes its
+// header. The data reads as zeros until written.
+func CreateArrayWriter(name string, h npy.Header) (*ArrayWriter, error) {
+	hdr, nbytes, err := encodeImage(h)
+	if err != nil {
+		return nil, fmt.Errorf("create array %q: %w", name, err)
+	}
+	size := int64(len(hdr)) + nbytes
+	seg, err := createNamed(name, func(path string) (*os.File, error) { return createFile(path, size) })
+	if err != nil {
+		return nil, err
+	}
+	w := &ArrayWriter{seg: seg, header: h, hlen: int64(len(hdr)), nbytes: nbytes}
+	w.header.Shape = append([]int{}, h.Shape...)
+	w.header.Version = npy.Version{Major: hdr[6], Minor: hdr[7]}
+	w.header.DataOffset = len(hdr)
+	if err := w.write(hdr, 0); err != nil {
+		seg.discard()
+		return nil, fmt.Errorf("create array %q: %w", seg.name, err)
+	}
+	return w, nil
+}
+
+// Name is the segment's name.
+func (w *ArrayWriter) Name() string { return w.seg.name }
+
+// Write writes p at offset off of the array's data. It is safe for
+// concurrent use (on different ranges).
+func (w *ArrayWriter) Write(p []byte, off int64) error {
+	if off < 0 || off > w.nbytes || int64(len(p)) > w.nbytes-off {
+		return fmt.Errorf("write array %q: %w: %d bytes at %d of %d", w.seg.name, io.ErrShortWrite, len(p), off, w.nbytes)
+	}
+	if err := w.write(p, w.hlen+off); err != nil {
+		return fmt.Errorf("write array %q: %w", w.seg.name, err)
+	}
+	return nil
+}
+
+func (w *ArrayWriter) write(p []byte, off int64) error {
+	_, err := w.seg.file.WriteAt(p, off)
+	if isNoSpace(err) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+// Finish allocates whatever was not written (so that no later access can
+// fault on a full filesystem), maps the segment read-write and returns it
+// as an Array (which the caller closes). Its pages are mapped as they are
+// first touched.
+func (w *ArrayWriter) Finish() (*Array, error) {
+	size := w.hlen + w.nbytes
+	if err := reserve(w.seg.file, size); err != nil {
+		w.Discard()
+		return nil, fmt.Errorf("finish array %q: %w", w.seg.name, err)
+	}
+	data, err := mapFile(w.seg.file, size, ReadWrite)
+	if err != nil {
+		w.Discard()
+		return nil, fmt.Errorf("finish array %q: %w", w.seg.name, err)
+	}
+	w.seg.data = data
+	return &Array{seg: w.seg, header: w.header, nbytes: w.nbytes}, nil
+}
+
+// Discard removes the segment (nothing is left behind).
+func (w *ArrayWriter) Discard() { w.seg.discard() }
