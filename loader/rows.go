@@ -139,6 +139,13 @@ func (r *rowScanner) lines(l *lineState, b []byte, end int) error {
 	t := textOf(b)
 	r.t, r.end, r.out, r.rowSize, r.cols = t, end, recordOf(l.dst), l.rowSize, fast
 	lineStart := func(p int) int { return bytes.LastIndexByte(b[:p], '\n') + 1 }
+	scan, native := r.scan, nativeKernel
+	if native != nil && !goKernelOnly {
+		var release func()
+		scan, release = native(r)
+		defer release()
+	}
+	calls, row0 := 0, l.row
 	p, k := 0, 0
 	for p < end {
 		if k == 0 { // at a line's start
@@ -160,7 +167,10 @@ func (r *rowScanner) lines(l *lineState, b []byte, end int) error {
 		}
 		var ro int
 		var st scanStatus
-		p, k, ro, st = r.scan(p, l.row*l.rowSize, k)
+		if calls++; calls == 64 && calls > l.row-row0 && native != nil {
+			scan = r.scan // the rows need the general path often: calls into C would cost more than they save
+		}
+		p, k, ro, st = scan(p, l.row*l.rowSize, k)
 		n := ro/l.rowSize - l.row
 		l.row, l.ln = l.row+n, l.ln+n
 		switch st {
@@ -198,6 +208,13 @@ func (r *rowScanner) lines(l *lineState, b []byte, end int) error {
 	}
 	return nil
 }
+
+// nativeKernel, if set (scan_cgo.go), makes scan in C for r's current
+// lines: the same results, faster. goKernelOnly turns it off (tests).
+var (
+	nativeKernel func(r *rowScanner) (scan func(p, ro, k int) (int, int, int, scanStatus), release func())
+	goKernelOnly bool
+)
 
 // fastCol is a column as scan needs it, small (16 bytes) so that indexing
 // is a shift.

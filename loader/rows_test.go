@@ -64,6 +64,19 @@ func randomField(r *rand.Rand, kind byte) string {
 // bytes, and fails on the same lines, as the general per-field path
 // (parseChunk with usecols), on random rows in every separator mode.
 func TestRowScannerMatchesGeneralPath(t *testing.T) {
+	for _, goOnly := range []bool{false, true} {
+		if !goOnly && nativeKernel == nil {
+			continue
+		}
+		t.Run(map[bool]string{false: "native", true: "go"}[goOnly], func(t *testing.T) {
+			goKernelOnly = goOnly
+			defer func() { goKernelOnly = false }()
+			testRowScannerMatchesGeneralPath(t)
+		})
+	}
+}
+
+func testRowScannerMatchesGeneralPath(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 9))
 	dt, err := ParseSpec("a:S6,b:i4,c:f4,d:i8,e:u4,f:f8,g:i2,h:S12")
 	if err != nil {
