@@ -108,14 +108,14 @@ func Load(paths []string, o Options) ([]*bridge.Array, error) {
 	return arrays, err
 }
 
-// errMiscount: a chunk's guessed row count was wrong (it has blank or
-// whitespace-only lines pass 1 did not look for).
+// errMiscount: a chunk's guessed row count was wrong (it has blank,
+// whitespace-only or comment-only lines, which pass 1 did not look for).
 var errMiscount = errors.New("row count guessed wrong")
 
 // load is Load. With guess, pass 1 takes a chunk's line count as its row
-// count when the chunk has no comment marker and no blank first or last
-// line (a count of '\n' runs at memory speed); pass 2 then checks it and
-// load returns errMiscount if it was wrong, for Load to count exactly.
+// count when its first and last lines hold data (a count of '\n' runs at
+// memory speed); pass 2 then checks it and load returns errMiscount if it
+// was wrong, for Load to count line by line.
 func load(paths []string, o Options, guess bool) ([]*bridge.Array, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("no input files")
@@ -253,6 +253,9 @@ func load(paths []string, o Options, guess bool) ([]*bridge.Array, error) {
 		found, c.err = parseChunk(c, buf, rowSize, layouts[c.in.out], structured, ncols[c.in.out], o, sep)
 		if c.err == nil && found != c.rows {
 			c.err = errMiscount
+			if !c.guess {
+				c.err = fmt.Errorf("%s: %d rows counted, %d parsed (a bug in the loader)", c.in.path, c.rows, found)
+			}
 		}
 		if c.err == nil {
 			c.err = writers[c.in.out].Write(buf[:found*rowSize], c.row0*int64(rowSize))
