@@ -387,6 +387,23 @@ func TestArrayWriter(t *testing.T) {
 	} else {
 		again.Close()
 	}
+
+	// Half written: Finish allocates the rest, which reads as zeros.
+	half, err := bridge.CreateArrayWriter(shmtest.Name(t), h)
+	if err != nil {
+		t.Fatalf("CreateArrayWriter: %v", err)
+	}
+	if err := half.Write(want.Data()[:6000], 0); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	a, err := half.Finish()
+	if err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	defer func() { a.Unlink(); a.Close() }()
+	if !bytes.Equal(a.Data()[:6000], want.Data()[:6000]) || !bytes.Equal(a.Data()[6000:], make([]byte, 6000)) {
+		t.Fatal("a half-written array does not read as its first half, then zeros")
+	}
 }
 
 func TestPublishEdges(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 
 	"github.com/npshm/npshm/npy"
 )
@@ -18,10 +19,11 @@ import (
 // The segment exists, under its name, from CreateArrayWriter on; Finish
 // maps it as an Array, Discard removes it.
 type ArrayWriter struct {
-	seg    *Segment
-	header npy.Header
-	hlen   int64
-	nbytes int64
+	seg     *Segment
+	header  npy.Header
+	hlen    int64
+	nbytes  int64
+	written atomic.Int64 // data bytes written (callers write each byte once)
 }
 
 // CreateArrayWriter creates a segment for the array h describes (as
@@ -60,6 +62,7 @@ func (w *ArrayWriter) Write(p []byte, off int64) error {
 	if err := w.write(p, w.hlen+off); err != nil {
 		return fmt.Errorf("write array %q: %w", w.seg.name, err)
 	}
+	w.written.Add(int64(len(p)))
 	return nil
 }
 
@@ -72,14 +75,17 @@ func (w *ArrayWriter) write(p []byte, off int64) error {
 }
 
 // Finish allocates whatever was not written (so that no later access can
-// fault on a full filesystem), maps the segment read-write and returns it
-// as an Array (which the caller closes). Its pages are mapped as they are
-// first touched.
+// fault on a full filesystem; nothing to do if the writes covered the data,
+// each byte once), maps the segment read-write and returns it as an Array
+// (which the caller closes). Its pages are mapped as they are first
+// touched.
 func (w *ArrayWriter) Finish() (*Array, error) {
 	size := w.hlen + w.nbytes
-	if err := reserve(w.seg.file, size); err != nil {
-		w.Discard()
-		return nil, fmt.Errorf("finish array %q: %w", w.seg.name, err)
+	if w.written.Load() != w.nbytes { // else every byte, so every page, is allocated
+		if err := reserve(w.seg.file, size); err != nil {
+			w.Discard()
+			return nil, fmt.Errorf("finish array %q: %w", w.seg.name, err)
+		}
 	}
 	data, err := mapFile(w.seg.file, size, ReadWrite)
 	if err != nil {
