@@ -253,6 +253,17 @@ const (
 	scanLineEnd                   // the line ends at p with a comment (or the '\r' before one), or with too few fields
 )
 
+// number starts reading a number at p: where its digits start (after a
+// '-'), the word there, and its sign.
+func number(t text, p int) (q int, w uint64, neg bool) {
+	q, w = p, t.word(p)
+	if neg = byte(w) == '-'; neg {
+		q++
+		w = t.word(q)
+	}
+	return q, w, neg
+}
+
 // endsWith reports that c, followed by c2, ends a field.
 func (r *rowScanner) endsWith(c, c2 byte) bool {
 	s := r.stop[c]
@@ -288,12 +299,7 @@ func (r *rowScanner) scan(p, ro, k int) (int, int, int, scanStatus) {
 			if !r.fastNum {
 				return p, k, ro, scanSlow
 			}
-			q, w := p, t.word(p)
-			neg := byte(w) == '-'
-			if neg {
-				q++
-				w = t.word(q)
-			}
+			q, w, neg := number(t, p)
 			n := digitRun(w)
 			v, i := digitsValue(w, n), n
 			if n == 8 {
@@ -332,12 +338,7 @@ func (r *rowScanner) scan(p, ro, k int) (int, int, int, scanStatus) {
 			if !r.fastNum {
 				return p, k, ro, scanSlow
 			}
-			q, w := p, t.word(p)
-			neg := byte(w) == '-'
-			if neg {
-				q++
-				w = t.word(q)
-			}
+			q, w, neg := number(t, p)
 			n := digitRun(w)
 			var mant uint64
 			i, frac := n, 0
