@@ -1,5 +1,5 @@
 // Package loader parses delimited text files (the np.loadtxt workflow)
-// straight into arrays in shared memory, on every core.
+// into arrays in shared memory, on every core.
 //
 // The result equals np.loadtxt on the same file and dtype: the same values
 // (floats are parsed to the nearest double, then cast, as numpy does for

@@ -13,8 +13,8 @@ import (
 
 func cmdLoad(stdout, stderr io.Writer, args []string) error {
 	fs := newFlags("load", "FILE... --dtype SPEC [options]", `
-Parse delimited text files (as np.loadtxt does) on every core, straight into
-arrays in shared memory, and publish them; print one descriptor JSON line per
+Parse delimited text files (as np.loadtxt does) on every core into arrays
+in shared memory, and publish them; print one descriptor JSON line per
 array. The arrays equal np.loadtxt(FILE, dtype=..., ...) exactly: values,
 dtype and shape. A large file is parsed in parallel chunks; .gz files are
 decompressed on the fly. A malformed line is an error naming FILE:LINE and
