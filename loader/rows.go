@@ -24,7 +24,7 @@ type rowScanner struct {
 	mark    byte
 	fastNum bool       // numbers may take the fast paths (the delimiter and mark are not number bytes)
 	stop    [256]uint8 // per byte: 0 part of a field, 1 ends one, 2 ends one at a line end ('\r' under a delimiter)
-	textW   uint64     // stop bytes a text word is checked for: delim (or 0x21 under whitespace)
+	textW   uint64     // the delimiter in every byte (text fields stop there)
 	markW   uint64     // the comment mark in every byte
 
 	// scan's input and output, kept here rather than in its arguments:
