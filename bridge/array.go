@@ -78,10 +78,16 @@ const maxSegment = int64(^uint(0) >> 1)
 
 func fillHeader(seg *Segment, hdr []byte, h npy.Header, nbytes int64) *Array {
 	copy(seg.data, hdr)
+	return &Array{seg: seg, header: encodedHeader(h, hdr), nbytes: nbytes}
+}
+
+// encodedHeader is h as encoded into hdr: its own copy of the shape, the
+// version and data offset the encoding chose.
+func encodedHeader(h npy.Header, hdr []byte) npy.Header {
 	h.Shape = append([]int{}, h.Shape...)
 	h.Version = npy.Version{Major: hdr[6], Minor: hdr[7]}
 	h.DataOffset = len(hdr)
-	return &Array{seg: seg, header: h, nbytes: nbytes}
+	return h
 }
 
 // OpenArray maps the named segment and checks that it holds an npy image

@@ -39,10 +39,7 @@ func CreateArrayWriter(name string, h npy.Header) (*ArrayWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &ArrayWriter{seg: seg, header: h, hlen: int64(len(hdr)), nbytes: nbytes}
-	w.header.Shape = append([]int{}, h.Shape...)
-	w.header.Version = npy.Version{Major: hdr[6], Minor: hdr[7]}
-	w.header.DataOffset = len(hdr)
+	w := &ArrayWriter{seg: seg, header: encodedHeader(h, hdr), hlen: int64(len(hdr)), nbytes: nbytes}
 	if err := w.write(hdr, 0); err != nil {
 		seg.discard()
 		return nil, fmt.Errorf("create array %q: %w", seg.name, err)

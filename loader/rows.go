@@ -65,16 +65,13 @@ func newRowScanner(s splitter) *rowScanner {
 // endsAt reports that a field ends at b[e]. Under a delimiter a '\r' ends
 // one only at a line's end ("\r\n", or before a comment, or at the end).
 func (r *rowScanner) endsAt(b []byte, e int) bool {
-	if e >= len(b) {
+	switch {
+	case e >= len(b):
 		return true
+	case e+1 == len(b):
+		return r.endsWith(b[e], '\n')
 	}
-	switch r.stop[b[e]] {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	return e+1 == len(b) || b[e+1] == '\n' || (r.hasMark && b[e+1] == r.mark)
+	return r.endsWith(b[e], b[e+1])
 }
 
 // fieldEnd is the end of the field that starts at p: the general scan.
@@ -99,6 +96,7 @@ func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, str
 		safe = bytes.LastIndexByte(b[:len(b)-pad], '\n') + 1
 	}
 	l := lineState{c: c, dst: dst, rowSize: rowSize, cols: cols, structured: structured, ln: c.line0 + 1}
+	r.out, r.rowSize, r.cols = recordOf(dst), rowSize, fastColumns(cols)
 	if err := r.lines(&l, b, safe); err != nil || safe == len(b) {
 		return l.row, err
 	}
@@ -129,15 +127,8 @@ type lineState struct {
 // (blank and comment lines, fields with no fast path, errors).
 func (r *rowScanner) lines(l *lineState, b []byte, end int) error {
 	cols, want := l.cols, len(l.cols)
-	fast := make([]fastCol, len(cols))
-	for i, c := range cols {
-		fast[i] = fastCol{max: c.max, offset: int32(c.offset), size: uint16(c.size), kind: c.kind}
-		if c.size > math.MaxUint16 || c.offset > math.MaxInt32 {
-			fast[i].kind = 0
-		}
-	}
 	t := textOf(b)
-	r.t, r.end, r.out, r.rowSize, r.cols = t, end, recordOf(l.dst), l.rowSize, fast
+	r.t, r.end = t, end
 	lineStart := func(p int) int { return bytes.LastIndexByte(b[:p], '\n') + 1 }
 	scan, native := r.scan, nativeKernel
 	if native != nil && !goKernelOnly {
@@ -215,6 +206,17 @@ var (
 	nativeKernel func(r *rowScanner) (scan func(p, ro, k int) (int, int, int, scanStatus), release func())
 	goKernelOnly bool
 )
+
+func fastColumns(cols []column) []fastCol {
+	fast := make([]fastCol, len(cols))
+	for i, c := range cols {
+		fast[i] = fastCol{max: c.max, offset: int32(c.offset), size: uint16(c.size), kind: c.kind}
+		if c.size > math.MaxUint16 || c.offset > math.MaxInt32 {
+			fast[i].kind = 0 // too big for fastCol: the general path
+		}
+	}
+	return fast
+}
 
 // fastCol is a column as scan needs it, small (16 bytes) so that indexing
 // is a shift.
