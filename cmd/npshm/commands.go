@@ -59,7 +59,7 @@ failed get leaves no partial file.
 
 Examples:
   npshm get matrix matrix.npy
-  npshm get matrix - | python -c 'import numpy as np, sys; print(np.load(sys.stdin.buffer))'`, 2, 2)
+  npshm get matrix - | gzip > matrix.npy.gz`, 2, 2)
 	c.Run = func(stdout, stderr io.Writer, pos []string) error { return get(stdout, pos[0], pos[1]) }
 	return c
 }
