@@ -54,19 +54,48 @@ type result struct {
 }
 
 func main() {
-	if err := run(os.Stdout, os.Args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "npshm-demo: %v\n", err)
-		os.Exit(1)
+	err := run(os.Stdout, os.Args[1:])
+	if err == nil {
+		return
 	}
+	fmt.Fprintf(os.Stderr, "npshm-demo: %v\n", err)
+	if errors.As(err, new(usageError)) {
+		fmt.Fprintf(os.Stderr, "Usage: %s\nRun 'npshm-demo --help' for details.\n", usageLine)
+		os.Exit(2)
+	}
+	os.Exit(1)
 }
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ error }
+
+const usageLine = "npshm-demo [--size MiB] [--workers N] [--python PATH]"
+
+const help = `Create a float64 array in shared memory from Go, attach it from several
+numpy processes at once, sum it in each, and print the timings and the
+memory they use together. The array is unlinked when the demo ends.
+
+Example:
+  scripts/demo            (builds the Python environment, then runs this)
+  npshm-demo --size 256 --workers 8`
 
 func run(out io.Writer, args []string) error {
 	fs := flag.NewFlagSet("npshm-demo", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors and help are printed once, below and by main
+	fs.Usage = func() {}
 	sizeMiB := fs.Int("size", 1024, "array size in `MiB`")
-	workers := fs.Int("workers", 4, "numpy processes attaching at once")
-	python := fs.String("python", ".venv/bin/python", "Python with numpy and npshm installed")
-	if err := fs.Parse(args); err != nil {
-		return err
+	workers := fs.Int("workers", 4, "`N` numpy processes attach at once")
+	python := fs.String("python", ".venv/bin/python", "`PATH` of a Python with numpy and npshm installed")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(out, "Usage: %s\n\n%s\n\nFlags:\n", usageLine, help)
+		fs.SetOutput(out)
+		fs.PrintDefaults()
+		return nil
+	} else if err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	// Whatever ends the demo, the deferred Unlink must run: Ctrl-C, kill, a
 	// closed terminal, or stdout piped into a reader that quits (SIGPIPE

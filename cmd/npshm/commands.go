@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +14,8 @@ import (
 	"github.com/npshm/npshm/npy"
 )
 
-func cmdPut(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("put", "FILE.npy [--name NAME]", `
+func cmdPut() *command {
+	c := newCommand("put FILE.npy [--name NAME]", "publish a .npy file in shared memory; print its descriptor", `
 Publish the array in FILE.npy in shared memory, byte for byte (header and
 data), and print its descriptor as one JSON line:
   {"name":...,"dtype":...,"shape":[...],"fortran_order":...,"offset":...,"nbytes":...,"size":...}
@@ -24,39 +23,49 @@ The copy is written under a temporary name and renamed to NAME at once, so
 readers see the old complete array or the new one, never a partial one;
 processes attached to an array it replaces keep their view. Published arrays
 stay until removed (npshm rm NAME); gc leaves them alone. FILE may be - for
-stdin. In Python: npshm.get(NAME).`, stdout)
-	name := fs.String("name", "", "publish as `NAME`, replacing what is there (default: a fresh psm_XXXXXXXX name)")
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return helpOK(err)
-	}
+stdin. In Python: npshm.get(NAME).
+
+Examples:
+  npshm put matrix.npy --name matrix
+  python -c 'import numpy as np, sys; np.save(sys.stdout.buffer, np.eye(3))' | npshm put - --name eye`, 1, 1)
+	name := c.Flag.String("name", "", "publish as `NAME`, replacing what is there (default: a fresh psm_XXXXXXXX name)")
+	c.Run = func(stdout, stderr io.Writer, pos []string) error { return put(stdout, pos[0], *name) }
+	return c
+}
+
+func put(stdout io.Writer, file, name string) error {
 	var src io.Reader = os.Stdin
-	if pos[0] != "-" {
-		f, err := os.Open(pos[0])
+	if file != "-" {
+		f, err := os.Open(file)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
 		src = f
 	}
-	a, err := bridge.Put(*name, src)
+	a, err := bridge.Put(name, src)
 	if err != nil {
-		return fmt.Errorf("%s: %w", pos[0], err)
+		return fmt.Errorf("%s: %w", file, err)
 	}
 	defer a.Close()
-	_, err = fmt.Fprintln(stdout, a.Descriptor())
-	return err
+	return printDescriptor(stdout, a.Descriptor())
 }
 
-func cmdGet(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("get", "NAME OUT.npy", `
+func cmdGet() *command {
+	c := newCommand("get NAME OUT.npy", "write a segment's array as a .npy file (- for stdout)", `
 Write the array in segment NAME to OUT.npy (- for stdout), byte-identical to
-what np.save writes for it. OUT is replaced only once it is complete.`, stdout)
-	pos, err := parse(fs, args, 2, 2)
-	if err != nil {
-		return helpOK(err)
-	}
-	a, err := bridge.Get(pos[0])
+what np.save writes for it. OUT is replaced only once it is complete, so a
+failed get leaves no partial file.
+
+Examples:
+  npshm get matrix matrix.npy
+  npshm get matrix - | gzip > matrix.npy.gz`, 2, 2)
+	c.Run = func(stdout, stderr io.Writer, pos []string) error { return get(stdout, pos[0], pos[1]) }
+	return c
+}
+
+func get(stdout io.Writer, name, out string) error {
+	a, err := bridge.Get(name)
 	if err != nil {
 		return err
 	}
@@ -66,13 +75,13 @@ what np.save writes for it. OUT is replaced only once it is complete.`, stdout)
 	if err != nil {
 		return err
 	}
-	if pos[1] == "-" {
+	if out == "-" {
 		w := bufio.NewWriterSize(stdout, 1<<20)
 		w.Write(hdr)
 		w.Write(a.Data())
 		return w.Flush()
 	}
-	return writeFileAtomic(pos[1], hdr, a.Data())
+	return writeFileAtomic(out, hdr, a.Data())
 }
 
 // writeFileAtomic writes parts to a temporary file beside path and renames
@@ -99,22 +108,26 @@ func writeFileAtomic(path string, parts ...[]byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-func cmdInfo(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("info", "NAME", `
+func cmdInfo() *command {
+	c := newCommand("info NAME", "print a segment's descriptor as one JSON line", `
 Print the descriptor of segment NAME as one JSON line: name, dtype (numpy's
 descr; a list of [name, dtype(, shape)] for records), shape, fortran_order,
-offset (where the data starts), nbytes (data bytes), size (segment bytes).`, stdout)
-	pos, err := parse(fs, args, 1, 1)
-	if err != nil {
-		return helpOK(err)
+offset (where the data starts), nbytes (data bytes), size (segment bytes).
+Another process attaches with it: npshm.attach(LINE) in Python,
+bridge.ParseDescriptor and OpenDescriptor in Go.
+
+Example:
+  $ npshm info matrix
+  {"name":"matrix","dtype":"<f8","shape":[3,4],"fortran_order":false,"offset":128,"nbytes":96,"size":224}`, 1, 1)
+	c.Run = func(stdout, stderr io.Writer, pos []string) error {
+		a, err := bridge.Get(pos[0])
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		return printDescriptor(stdout, a.Descriptor())
 	}
-	a, err := bridge.Get(pos[0])
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	_, err = fmt.Fprintln(stdout, a.Descriptor())
-	return err
+	return c
 }
 
 type lsEntry struct {
@@ -146,20 +159,30 @@ func state(e bridge.Entry) string {
 	return "orphan"
 }
 
-func cmdLs(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("ls", "[--json] [--all]", `
+func cmdLs() *command {
+	c := newCommand("ls [--json] [--all]", "list the npy segments with dtype, shape, size, age, state", `
 List the segments in /dev/shm (or $NPSHM_DIR) that hold npy images, with
 dtype, shape, size, age (time since last modified) and state:
   published  made by put/publish; stays until npshm rm
   in use     its creator runs, or a process holds it through npshm
   orphan     unpublished, creator gone, nobody holds it: npshm gc removes it
   foreign    not made by npshm (e.g. Python's SharedMemory); gc leaves it alone
-  temporary  a publish in progress (or one whose process died: gc removes it)`, stdout)
-	asJSON := fs.Bool("json", false, "print a JSON array of {name, dtype, shape, fortran_order, size, mtime, age_seconds, state, creator_pid, holders}")
-	all := fs.Bool("all", false, "also list temporaries and files that are not npy images (dtype null, with an error)")
-	if _, err := parse(fs, args, 0, 0); err != nil {
-		return helpOK(err)
-	}
+  temporary  a publish in progress (or one whose process died: gc removes it)
+Control characters in names are shown escaped (\n, \x1b); --json gives
+the exact names.
+
+Examples:
+  $ npshm ls
+  NAME    DTYPE  SHAPE   SIZE   AGE  STATE
+  matrix  <f8    (3, 4)  224 B  4s   published
+  $ npshm ls --json | python -c 'import json, sys; print([e["name"] for e in json.load(sys.stdin)])'`, 0, 0)
+	asJSON := c.Flag.Bool("json", false, "print a JSON array of {name, dtype, shape, fortran_order, size, mtime, age_seconds, state, creator_pid, holders}")
+	all := c.Flag.Bool("all", false, "also list temporaries and files that are not npy images (dtype null, with an error)")
+	c.Run = func(stdout, stderr io.Writer, _ []string) error { return ls(stdout, *asJSON, *all) }
+	return c
+}
+
+func ls(stdout io.Writer, asJSON, all bool) error {
 	entries, err := bridge.List()
 	if err != nil {
 		return err
@@ -167,7 +190,7 @@ dtype, shape, size, age (time since last modified) and state:
 	now := time.Now()
 	rows := []lsEntry{}
 	for _, e := range entries {
-		if !*all && (e.Err != nil || e.Temporary) {
+		if !all && (e.Err != nil || e.Temporary) {
 			continue
 		}
 		r := lsEntry{Name: e.Name, Size: e.Size, Mtime: e.ModTime, AgeSeconds: now.Sub(e.ModTime).Seconds(),
@@ -182,10 +205,8 @@ dtype, shape, size, age (time since last modified) and state:
 		}
 		rows = append(rows, r)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		return enc.Encode(rows)
+	if asJSON {
+		return printJSON(stdout, rows)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tSIZE\tAGE\tSTATE")
@@ -198,7 +219,7 @@ dtype, shape, size, age (time since last modified) and state:
 		if len(r.Holders) > 0 {
 			st += fmt.Sprintf(" (%d holder%s)", len(r.Holders), map[bool]string{true: "s"}[len(r.Holders) > 1])
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, dt, shape, humanBytes(r.Size), humanAge(r.AgeSeconds), st)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", escape(r.Name), escape(dt), shape, humanBytes(r.Size), humanAge(r.AgeSeconds), st)
 	}
 	return tw.Flush()
 }
@@ -244,20 +265,27 @@ func humanAge(s float64) string {
 	return fmt.Sprintf("%.1fd", s/86400)
 }
 
-func cmdGC(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("gc", "[--dry-run] [--json]", `
+func cmdGC() *command {
+	c := newCommand("gc [--dry-run] [--json]", "remove segments no live process uses", `
 Remove the segments nothing uses: those npshm made that were not published
 (npshm.share/create, bridge.CreateArray, unfinished publishes) whose creator
 process has exited and that no process holds through npshm. It never removes
 a published array, one in use, or a file npshm did not make. Prints what it
-removed, one per line.`, stdout)
-	dry := fs.Bool("dry-run", false, "print what would be removed; remove nothing")
-	asJSON := fs.Bool("json", false, "print a JSON array of {name, size, reason}")
-	if _, err := parse(fs, args, 0, 0); err != nil {
-		return helpOK(err)
-	}
-	removed, err := bridge.GC(*dry)
-	if *asJSON {
+removed, one per line, and a total on stderr.
+
+Examples:
+  $ npshm gc --dry-run
+  would remove psm_1a2b3c4d (7.6 MiB, creator exited)
+  $ npshm gc`, 0, 0)
+	dry := c.Flag.Bool("dry-run", false, "print what would be removed; remove nothing")
+	asJSON := c.Flag.Bool("json", false, "print a JSON array of {name, size, reason}")
+	c.Run = func(stdout, stderr io.Writer, _ []string) error { return gc(stdout, stderr, *dry, *asJSON) }
+	return c
+}
+
+func gc(stdout, stderr io.Writer, dry, asJSON bool) error {
+	removed, err := bridge.GC(dry)
+	if asJSON {
 		type row struct {
 			Name   string `json:"name"`
 			Size   int64  `json:"size"`
@@ -267,21 +295,19 @@ removed, one per line.`, stdout)
 		for _, r := range removed {
 			rows = append(rows, row{r.Name, r.Size, r.Reason})
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetEscapeHTML(false)
-		if e := enc.Encode(rows); e != nil {
+		if e := printJSON(stdout, rows); e != nil {
 			return e
 		}
 		return err
 	}
 	verb := "removed"
-	if *dry {
+	if dry {
 		verb = "would remove"
 	}
 	var total int64
 	for _, r := range removed {
 		total += r.Size
-		fmt.Fprintf(stdout, "%s %s (%s, %s)\n", verb, r.Name, humanBytes(r.Size), r.Reason)
+		fmt.Fprintf(stdout, "%s %s (%s, %s)\n", verb, escape(r.Name), humanBytes(r.Size), escape(r.Reason))
 	}
 	if len(removed) == 0 {
 		fmt.Fprintln(stderr, "gc: nothing to remove")
@@ -291,23 +317,28 @@ removed, one per line.`, stdout)
 	return err
 }
 
-func cmdRm(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("rm", "NAME...", `
-Unlink segments. Processes that have one attached keep their view; the
-memory is freed when the last of them exits or closes it.`, stdout)
-	pos, err := parse(fs, args, 1, -1)
-	if err != nil {
-		return helpOK(err)
-	}
-	failed := false
-	for _, name := range pos {
-		if err := bridge.Unlink(name); err != nil {
-			fmt.Fprintf(stderr, "npshm: %v\n", err)
-			failed = true
+func cmdRm() *command {
+	c := newCommand("rm NAME...", "unlink segments", `
+Unlink segments, published or not. Processes that have one attached keep
+their view; the memory is freed when the last of them exits or closes it.
+Each name that cannot be removed is an error line on stderr; the others
+are removed all the same. Put -- before names that start with '-'.
+
+Examples:
+  npshm rm matrix eye
+  npshm rm -- -odd-name`, 1, -1)
+	c.Run = func(stdout, stderr io.Writer, names []string) error {
+		failed := false
+		for _, name := range names {
+			if err := bridge.Unlink(name); err != nil {
+				printError(stderr, err)
+				failed = true
+			}
 		}
+		if failed {
+			return errReported
+		}
+		return nil
 	}
-	if failed {
-		return errReported
-	}
-	return nil
+	return c
 }

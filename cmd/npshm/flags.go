@@ -1,73 +1,42 @@
 package main
 
 import (
-	"errors"
 	"flag"
-	"fmt"
-	"io"
 	"strings"
 )
 
-// newFlags makes a command's flag set; --help prints usage and doc to out.
-func newFlags(name, args, doc string, out io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage: npshm %s %s\n\n%s\n", name, args, strings.TrimSpace(doc))
-		var opts strings.Builder
-		fs.SetOutput(&opts)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-		if opts.Len() > 0 {
-			fmt.Fprintf(out, "\nOptions:\n%s", opts.String())
-		}
-	}
-	return fs
-}
-
-// parse parses flags placed anywhere among the positional arguments and
-// checks their count. It returns errHelp after printing help for --help.
-func parse(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+// parseArgs parses flags placed anywhere among the positional arguments
+// (npshm put a.npy --name x) and returns the positional ones. After "--"
+// everything is positional, so a name may start with '-'. It returns
+// flag.ErrHelp for -h/--help, and the flag package's error for a bad flag.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return nil, errHelp
-			}
-			return nil, usagef("%s: %v", fs.Name(), err)
+			return nil, err
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
+		rest := fs.Args()
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" && !isFlagValue(fs, args[:n]) {
+			return append(pos, rest...), nil // Parse stopped at "--"
 		}
-		if args[0] == "--" && len(pos) == 0 {
-			pos = append(pos, args[1:]...)
-			break
+		if len(rest) == 0 {
+			return pos, nil
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
-	if len(pos) < min || (max >= 0 && len(pos) > max) {
-		want := fmt.Sprintf("%d", min)
-		switch {
-		case max < 0:
-			want = fmt.Sprintf("at least %d", min)
-		case max != min:
-			want = fmt.Sprintf("%d to %d", min, max)
-		}
-		return nil, usagef("%s: want %s argument(s), got %d (see npshm %s --help)", fs.Name(), want, len(pos), fs.Name())
-	}
-	return pos, nil
 }
 
-// errHelp: --help was printed; the command succeeds.
-var errHelp = errors.New("help shown")
-
-// helpOK turns errHelp into success.
-func helpOK(err error) error {
-	if errors.Is(err, errHelp) {
-		return nil
+// isFlagValue: the last of the parsed args is the value of a non-boolean
+// flag given as "--flag value" (as in --name --), not a terminator.
+func isFlagValue(fs *flag.FlagSet, parsed []string) bool {
+	if len(parsed) < 2 {
+		return false
 	}
-	return err
+	prev := parsed[len(parsed)-2]
+	if !strings.HasPrefix(prev, "-") || strings.Contains(prev, "=") || prev == "-" || prev == "--" {
+		return false
+	}
+	f := fs.Lookup(strings.TrimLeft(prev, "-"))
+	return f != nil && !isBool(f)
 }

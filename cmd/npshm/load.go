@@ -11,8 +11,8 @@ import (
 	"github.com/npshm/npshm/loader"
 )
 
-func cmdLoad(stdout, stderr io.Writer, args []string) error {
-	fs := newFlags("load", "FILE... --dtype SPEC [options]", `
+func cmdLoad() *command {
+	c := newCommand("load FILE... --dtype SPEC [options]", "parse text files (like np.loadtxt) into shared memory on all cores", `
 Parse delimited text files (as np.loadtxt does) on every core into arrays
 in shared memory, and publish them; print one descriptor JSON line per
 array. The arrays equal np.loadtxt(FILE, dtype=..., ...) exactly: values,
@@ -26,76 +26,83 @@ Fields may be bool, ints, f4, f8, S<n>, U<n>.
 
 Names: --name NAME publishes the one array (one file, or --concat); with
 --name-each PREFIX file i (from 0) is published as PREFIX<i>; otherwise each
-array gets a fresh psm_XXXXXXXX name. Published arrays stay until npshm rm.`, stdout)
+array gets a fresh psm_XXXXXXXX name. Published arrays stay until npshm rm.
+
+Examples:
+  npshm load genes.tsv --delimiter $'\t' --skip-header 1 --dtype chr:S10,pos:i4,pct:f4 --name genes
+  npshm load part-*.csv.gz --delimiter , --dtype f8 --concat --name matrix`, 1, -1)
+	fs := c.Flag
 	spec := fs.String("dtype", "", "the dtype `SPEC` (required)")
 	delim := fs.String("delimiter", "", "column separator `D` (default: runs of whitespace)")
 	skip := fs.Int("skip-header", 0, "skip the first `N` lines of each file (comment lines count)")
 	comments := fs.String("comments", "#", "comment marker `C` (\"\" for none)")
 	usecols := fs.String("usecols", "", "columns to read, comma-separated `LIST` (0-based; negative from the end)")
 	name := fs.String("name", "", "publish the array as `NAME` (one file, or --concat)")
-	each := fs.String("name-each", "", "publish file i as `PREFIX`i")
+	each := fs.String("name-each", "", "publish file i (from 0) as `PREFIX`<i>")
 	concat := fs.Bool("concat", false, "load all files, in order, into one array")
-	ndmin := fs.Int("ndmin", 0, "numpy's ndmin: 0 squeezes size-one dimensions like np.loadtxt")
-	files, err := parse(fs, args, 1, -1)
-	if err != nil {
-		return helpOK(err)
-	}
-	switch {
-	case *spec == "":
-		return usagef("load: --dtype is required (see npshm load --help)")
-	case *name != "" && *each != "":
-		return usagef("load: --name and --name-each exclude each other")
-	case *name != "" && len(files) > 1 && !*concat:
-		return usagef("load: --name names one array: add --concat, or use --name-each for one per file")
-	}
-	o := loader.Options{Delimiter: *delim, Comments: *comments, SkipHeader: *skip, NDMin: *ndmin, Concat: *concat}
-	if o.DType, err = loader.ParseSpec(*spec); err != nil {
-		return fmt.Errorf("load: --dtype: %w", err)
-	}
-	if *usecols != "" {
-		for _, s := range strings.Split(*usecols, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(s))
-			if err != nil {
-				return usagef("load: --usecols %q: %q is not a column number", *usecols, s)
-			}
-			o.UseCols = append(o.UseCols, n)
-		}
-	}
-	if isTerminal(os.Stderr) {
-		bar := newProgressBar(stderr)
-		o.Progress = bar.update
-		defer bar.finish()
-	}
-	arrays, err := loader.Load(files, o)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		for _, a := range arrays {
-			a.Close()
-		}
-	}()
-	for i, a := range arrays {
+	ndmin := fs.Int("ndmin", 0, "numpy's ndmin `N` (0, 1 or 2): 0 squeezes size-one dimensions like np.loadtxt")
+	c.Run = func(stdout, stderr io.Writer, files []string) error {
 		var err error
 		switch {
-		case *name != "":
-			err = a.Publish(*name)
-		case *each != "":
-			err = a.Publish(*each + strconv.Itoa(i))
-		default:
-			err = a.Publish(a.Name())
+		case *spec == "":
+			return usagef("load: --dtype is required (see npshm load --help)")
+		case *name != "" && *each != "":
+			return usagef("load: --name and --name-each exclude each other")
+		case *name != "" && len(files) > 1 && !*concat:
+			return usagef("load: --name names one array: add --concat, or use --name-each for one per file")
 		}
-		if err != nil {
-			for _, b := range arrays[i:] {
-				b.Unlink()
+		o := loader.Options{Delimiter: *delim, Comments: *comments, SkipHeader: *skip, NDMin: *ndmin, Concat: *concat}
+		if o.DType, err = loader.ParseSpec(*spec); err != nil {
+			return fmt.Errorf("load: --dtype: %w", err)
+		}
+		if *usecols != "" {
+			for _, s := range strings.Split(*usecols, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(s))
+				if err != nil {
+					return usagef("load: --usecols %q: %q is not a column number", *usecols, s)
+				}
+				o.UseCols = append(o.UseCols, n)
 			}
+		}
+		if isTerminal(os.Stderr) {
+			bar := newProgressBar(stderr)
+			o.Progress = bar.update
+			defer bar.finish()
+		}
+		arrays, err := loader.Load(files, o)
+		if err != nil {
 			return err
 		}
+		defer func() {
+			for _, a := range arrays {
+				a.Close()
+			}
+		}()
+		for i, a := range arrays {
+			var err error
+			switch {
+			case *name != "":
+				err = a.Publish(*name)
+			case *each != "":
+				err = a.Publish(*each + strconv.Itoa(i))
+			default:
+				err = a.Publish(a.Name())
+			}
+			if err != nil {
+				for _, b := range arrays[i:] {
+					b.Unlink()
+				}
+				return err
+			}
+		}
+		for _, a := range arrays {
+			if err := printDescriptor(stdout, a.Descriptor()); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	for _, a := range arrays {
-		fmt.Fprintln(stdout, a.Descriptor())
-	}
-	return nil
+	return c
 }
 
 func isTerminal(f *os.File) bool {

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -14,12 +17,36 @@ import (
 	"github.com/npshm/npshm/npy"
 )
 
-func TestMain(m *testing.M) { os.Exit(shmtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if name := os.Getenv(orphanEnv); name != "" {
+		os.Exit(makeOrphan(name))
+	}
+	os.Exit(shmtest.Main(m))
+}
+
+// orphanEnv asks the test binary, run as a child, to create a segment and
+// exit without unlinking it: an orphan for gc, since its creator is dead.
+const orphanEnv = "NPSHM_CLI_TEST_ORPHAN"
+
+func makeOrphan(name string) int {
+	if _, err := bridge.CreateArray(name, npy.Header{DType: npy.Float64, Shape: []int{4}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
 
 func runCLI(args ...string) (stdout, stderr string, err error) {
 	var o, e bytes.Buffer
 	err = run(&o, &e, args)
 	return o.String(), e.String(), err
+}
+
+// cli runs a command line as main does: what it prints, and its exit status.
+func cli(args ...string) (stdout, stderr string, code int) {
+	var o, e bytes.Buffer
+	code = exitStatus(&e, run(&o, &e, args))
+	return o.String(), e.String(), code
 }
 
 // npyFile writes a .npy file made by our encoder (golden-tested against numpy).
@@ -247,5 +274,244 @@ func TestHelp(t *testing.T) {
 	out, _, _ := runCLI("put", "--help")
 	if !strings.Contains(out, "--name") || !strings.Contains(out, "descriptor") {
 		t.Errorf("put --help does not explain --name:\n%s", out)
+	}
+}
+
+// hostile ends a segment name a peer may choose: it breaks the line, forges
+// a row, colours the terminal, adds a cell, reverses text (U+202E), breaks
+// the line again (U+2028), and holds DEL and an 8-bit CSI (U+009B).
+const hostile = "\nforged row\x1b[31m\tcell\u202e\u2028\x7f\u009b"
+
+// hostileShown is how human-readable output must show it.
+const hostileShown = `\nforged row\x1b[31m\tcell\u202e\u2028\x7f\u009b`
+
+// checkPrintable fails unless out holds only printable runes and line ends.
+func checkPrintable(t *testing.T, what, out string) {
+	t.Helper()
+	for i, r := range out {
+		if r != '\n' && !strconv.IsPrint(r) {
+			t.Errorf("%s: raw %U at byte %d in %q", what, r, i, out)
+			return
+		}
+	}
+}
+
+// lines returns the lines of out that contain s.
+func lines(out, s string) []string {
+	var found []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			found = append(found, l)
+		}
+	}
+	return found
+}
+
+// TestHostileNames: names holding control characters are shown escaped, one
+// name per line and cell, by every command; --json keeps them exact.
+func TestHostileNames(t *testing.T) {
+	base := shmtest.Name(t)
+	name := base + hostile
+	t.Cleanup(func() { os.Remove(filepath.Join(bridge.Dir(), name)) })
+	in := npyFile(t, npy.Header{DType: npy.Int32, Shape: []int{3}}, make([]byte, 12))
+
+	// each step: a command line, what its stdout and stderr must show
+	check := func(what string, wantCode int, stdout, stderr string, code int) {
+		t.Helper()
+		if code != wantCode {
+			t.Errorf("%s: exit %d, want %d; stderr %q", what, code, wantCode, stderr)
+		}
+		checkPrintable(t, what+" stdout", stdout)
+		checkPrintable(t, what+" stderr", stderr)
+	}
+	jsonName := func(what, out string) {
+		t.Helper()
+		var d struct{ Name string }
+		if err := json.Unmarshal([]byte(out), &d); err != nil || d.Name != name {
+			t.Errorf("%s: JSON name %q (%v), want %q", what, d.Name, err, name)
+		}
+	}
+
+	stdout, stderr, code := cli("put", in, "--name", name)
+	check("put", 0, stdout, stderr, code)
+	jsonName("put", stdout)
+
+	stdout, stderr, code = cli("info", name)
+	check("info", 0, stdout, stderr, code)
+	jsonName("info", stdout)
+
+	stdout, stderr, code = cli("ls")
+	check("ls", 0, stdout, stderr, code)
+	rows := lines(stdout, base)
+	if len(rows) != 1 || !strings.HasPrefix(rows[0], base+hostileShown+"  ") ||
+		!strings.HasPrefix(strings.Join(strings.Fields(strings.TrimPrefix(rows[0], base+hostileShown)), " "), "<i4 (3,) 140 B") ||
+		!strings.HasSuffix(rows[0], "published") {
+		t.Errorf("ls shows %s as %q, want one row starting %q", base, rows, base+hostileShown)
+	}
+	if n := len(lines(stdout, "forged row")); n != 1 {
+		t.Errorf("ls: %d lines hold the forged row, want 1:\n%s", n, stdout)
+	}
+
+	stdout, stderr, code = cli("ls", "--json")
+	check("ls --json", 0, stdout, stderr, code)
+	var entries []struct{ Name string }
+	if err := json.Unmarshal([]byte(stdout), &entries); err != nil {
+		t.Fatalf("ls --json: %v", err)
+	}
+	found := 0
+	for _, e := range entries {
+		if e.Name == name {
+			found++
+		}
+	}
+	if found != 1 {
+		t.Errorf("ls --json lists %s %d times, want once, exactly", name, found)
+	}
+
+	out := filepath.Join(t.TempDir(), "out.npy")
+	stdout, stderr, code = cli("get", name, out)
+	check("get", 0, stdout, stderr, code)
+	if b, _ := os.ReadFile(out); !bytes.Equal(b, must(os.ReadFile(in))) {
+		t.Errorf("get wrote different bytes")
+	}
+
+	for _, args := range [][]string{{"info", name + "x"}, {"get", name + "x", out}, {"rm", name + "x"}, {"load", name + ".txt", "--dtype", "f8"}} {
+		stdout, stderr, code = cli(args...)
+		check(args[0]+" missing", 1, stdout, stderr, code)
+		if got := lines(stderr, "npshm: "); len(got) != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, base+hostileShown) {
+			t.Errorf("%s missing: stderr %q, want one line naming %s", args[0], stderr, base+hostileShown)
+		}
+	}
+
+	stdout, stderr, code = cli("rm", name)
+	check("rm", 0, stdout, stderr, code)
+	if _, err := os.Stat(filepath.Join(bridge.Dir(), name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("rm left %q", name)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestGCHostileName: gc reports an orphan with a hostile name on one line,
+// escaped, and exactly in --json.
+func TestGCHostileName(t *testing.T) {
+	shmtest.PrivateDir(t)
+	name := shmtest.Name(t) + hostile
+	t.Cleanup(func() { os.Remove(filepath.Join(bridge.Dir(), name)) })
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), orphanEnv+"="+name)
+	if out, err := child.CombinedOutput(); err != nil {
+		t.Fatalf("orphan maker: %v: %s", err, out)
+	}
+
+	stdout, stderr, code := cli("gc", "--dry-run", "--json")
+	checkPrintable(t, "gc --json", stdout+stderr)
+	var rows []struct{ Name string }
+	if err := json.Unmarshal([]byte(stdout), &rows); code != 0 || err != nil || len(rows) != 1 || rows[0].Name != name {
+		t.Fatalf("gc --dry-run --json: exit %d, %v, %q", code, err, stdout)
+	}
+
+	stdout, stderr, code = cli("gc")
+	checkPrintable(t, "gc", stdout+stderr)
+	want := "removed " + name[:len(name)-len(hostile)] + hostileShown + " (160 B, creator exited)\n"
+	if code != 0 || stdout != want || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("gc: exit %d, stdout %q, stderr %q; want stdout %q", code, stdout, stderr, want)
+	}
+	if _, err := os.Stat(filepath.Join(bridge.Dir(), name)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("gc left the orphan")
+	}
+}
+
+// commandNames are the commands TestHelpOnce and TestUsageOnce cover.
+var commandNames = []string{"put", "get", "info", "ls", "rm", "gc", "load", "help"}
+
+// TestHelpOnce: every way to ask for a command's help prints it once, on
+// stdout, and succeeds; the help says what the command does, its flags and
+// an example.
+func TestHelpOnce(t *testing.T) {
+	for _, name := range commandNames {
+		for _, args := range [][]string{{name, "--help"}, {name, "-h"}, {"help", name}, {"--help", name}} {
+			stdout, stderr, code := cli(args...)
+			if code != 0 || stderr != "" {
+				t.Errorf("%q: exit %d, stderr %q", args, code, stderr)
+			}
+			if n := strings.Count(stdout, "Usage: npshm "+name); n != 1 {
+				t.Errorf("%q prints its usage %d times:\n%s", args, n, stdout)
+			}
+			if !strings.Contains(stdout, "Example") {
+				t.Errorf("%q has no example:\n%s", args, stdout)
+			}
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+		stdout, stderr, code := cli(args...)
+		if code != 0 || stderr != "" || strings.Count(stdout, "Commands:") != 1 {
+			t.Errorf("%q: exit %d, stderr %q, stdout:\n%s", args, code, stderr, stdout)
+		}
+		for _, name := range commandNames {
+			if !strings.Contains(stdout, "\n  "+name+" ") {
+				t.Errorf("%q does not list %s:\n%s", args, name, stdout)
+			}
+		}
+	}
+}
+
+// TestUsageOnce: a mistake in a command line is one error line and the
+// command's usage line, once, on stderr; exit status 2.
+func TestUsageOnce(t *testing.T) {
+	for _, name := range commandNames {
+		for _, args := range [][]string{{name, "--bogus"}, {name, "a", "b", "c", "--bogus"}} {
+			stdout, stderr, code := cli(args...)
+			if code != 2 || stdout != "" {
+				t.Errorf("%q: exit %d, stdout %q; want 2 and nothing", args, code, stdout)
+			}
+			if n := strings.Count(stderr, "Usage: npshm "+name); n != 1 || !strings.HasPrefix(stderr, "npshm: "+name+": flag provided but not defined: -bogus\n") {
+				t.Errorf("%q: usage shown %d times, stderr:\n%s", args, n, stderr)
+			}
+		}
+	}
+	for _, args := range [][]string{{"get", "x"}, {"ls", "x"}, {"info"}, {"help", "x", "y"}, {"help", "frob"}, {"load", "x.txt"}} {
+		stdout, stderr, code := cli(args...)
+		if code != 2 || stdout != "" || strings.Count(stderr, "Usage: npshm "+args[0]) != 1 || strings.Count(stderr, "\n") != 3 {
+			t.Errorf("%q: exit %d, stdout %q, stderr:\n%s", args, code, stdout, stderr)
+		}
+	}
+	if stdout, stderr, code := cli(); code != 2 || stdout != "" || strings.Count(stderr, "Commands:") != 1 || !strings.HasSuffix(stderr, "npshm: no command given\n") {
+		t.Errorf("no command: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+}
+
+// TestDoubleDash: after "--" every argument is a name, even after other names.
+func TestDoubleDash(t *testing.T) {
+	a, b, c := shmtest.Name(t), "-"+shmtest.Name(t), "--"+shmtest.Name(t)
+	t.Cleanup(func() {
+		os.Remove(filepath.Join(bridge.Dir(), b))
+		os.Remove(filepath.Join(bridge.Dir(), c))
+	})
+	for _, n := range []string{a, b, c} {
+		arr, err := bridge.CreateArray(n, npy.Header{DType: npy.Uint8, Shape: []int{1}})
+		if err != nil {
+			t.Fatalf("CreateArray: %v", err)
+		}
+		arr.Close()
+	}
+	if _, stderr, code := cli("rm", a, "--", b, c); code != 0 {
+		t.Fatalf("rm a -- -b --c: exit %d: %s", code, stderr)
+	}
+	for _, n := range []string{a, b, c} {
+		if _, err := os.Stat(filepath.Join(bridge.Dir(), n)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("rm left %s", n)
+		}
+	}
+	// a flag's value "--" is a value, not the end of the flags
+	fs := cmdPut().Flag
+	name := fs.Lookup("name")
+	if pos, err := parseArgs(fs, []string{"--name", "--", "f.npy", "--name=x"}); err != nil || len(pos) != 1 || name.Value.String() != "x" {
+		t.Errorf("parseArgs: %q, %v, --name %q", pos, err, name.Value)
 	}
 }
