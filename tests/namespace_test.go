@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,10 +17,9 @@ import (
 )
 
 // TestNamespaceHelper is not a test: it is a process the PID-namespace
-// tests start, in another PID namespace. NPSHM_NS_HELPER says what to do:
-// "create" makes an unpublished array, closes it (so that only its creator
-// record speaks for it), says so and waits for stdin to close; "gc" runs gc
-// and prints what it removed.
+// tests start in another PID namespace. It makes an unpublished array,
+// closes it (so that only its creator record speaks for it), says so and
+// waits for stdin to close.
 func TestNamespaceHelper(t *testing.T) {
 	switch os.Getenv("NPSHM_NS_HELPER") {
 	case "":
@@ -33,32 +33,16 @@ func TestNamespaceHelper(t *testing.T) {
 		a.Close()
 		fmt.Println("created", os.Getpid())
 		io.Copy(io.Discard, os.Stdin)
-	case "gc":
-		removed, err := bridge.GC(false)
-		if err != nil {
-			fmt.Println("error", err)
-			os.Exit(1)
-		}
-		for _, r := range removed {
-			fmt.Println("removed", r.Name)
-		}
-		fmt.Println("done")
 	}
 	os.Exit(0)
 }
 
 // inNewPIDNamespace starts argv in a new PID namespace (unshare; it is PID
 // 1 there, with its own /proc), or skips when that needs root we lack. Its
-// stdin is returned; closing it ends a "create" helper.
+// stdin is returned; closing it ends the helper.
 func inNewPIDNamespace(t *testing.T, env []string, argv ...string) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a new PID namespace needs root")
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("no unshare(1)")
-	}
-	cmd := exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", "--kill-child"}, argv...)...)
+	cmd := unshare(t, argv...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, _ := cmd.StdinPipe()
@@ -68,6 +52,18 @@ func inNewPIDNamespace(t *testing.T, env []string, argv ...string) (*exec.Cmd, i
 	}
 	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
 	return cmd, stdin, bufio.NewReader(stdout)
+}
+
+// unshare is the command that runs argv in a new PID namespace.
+func unshare(t *testing.T, argv ...string) *exec.Cmd {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a new PID namespace needs root")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare(1)")
+	}
+	return exec.Command("unshare", append([]string{"--pid", "--fork", "--mount-proc", "--kill-child"}, argv...)...)
 }
 
 func firstLine(t *testing.T, r *bufio.Reader) []string {
@@ -135,26 +131,46 @@ print("created", os.getpid(), flush=True); sys.stdin.read()`, name}
 
 // TestGCFromAnotherPIDNamespace: gc run inside a container (a PID
 // namespace that is not the root one) cannot see the host's processes; it
-// keeps a segment whose creator it cannot see, even one that exited. gc on
-// the host reclaims it.
+// keeps a segment whose creator it cannot see, even one that exited, and
+// says why. gc on the host reclaims it. The old code removed it.
 func TestGCFromAnotherPIDNamespace(t *testing.T) {
 	shmtest.PrivateDir(t)
 	creator, fields := helper(t, "create-exit", "")
 	name := fields[1]
 	creator.Wait()
-	_, _, out := inNewPIDNamespace(t, []string{"NPSHM_NS_HELPER=gc"}, os.Args[0], "-test.run=^TestNamespaceHelper$")
-	for {
-		f := firstLine(t, out)
-		if f[0] == "done" {
-			break
-		}
-		t.Errorf("gc in a child PID namespace: %v", f)
+	out, err := unshare(t, cliPath(t), "gc").CombinedOutput()
+	if err != nil {
+		t.Fatalf("npshm gc in a child PID namespace: %v\n%s", err, out)
 	}
 	if !exists(name) {
-		t.Fatalf("gc in a child PID namespace removed %s, whose creator it cannot see", name)
+		t.Fatalf("gc in a child PID namespace removed %s, whose creator it cannot see:\n%s", name, out)
+	}
+	if want := "gc: kept " + name + ": its creator is in another PID namespace"; !strings.Contains(string(out), want) {
+		t.Errorf("npshm gc in a child PID namespace said:\n%s\nwant %q", out, want)
 	}
 	if removed := gcNames(t); !slices.Contains(removed, name) {
 		t.Fatalf("gc on the host removed %v, want %s", removed, name)
+	}
+}
+
+// TestCLIRefusesReservedNames: npshm put and load cannot publish under
+// npshm's temporary prefix, which gc would then delete as an abandoned
+// temporary.
+func TestCLIRefusesReservedNames(t *testing.T) {
+	dir := shmtest.PrivateDir(t)
+	csv := filepath.Join(t.TempDir(), "a.csv")
+	os.WriteFile(csv, []byte("1,2\n3,4\n"), 0o600)
+	for _, args := range [][]string{
+		{"put", "testdata/small.npy", "--name", ".npshm-tmp-999999-x"},
+		{"load", "--dtype", "f8", "--delimiter", ",", "--name", ".npshm-tmp-999999-x", csv},
+	} {
+		out, err := exec.Command(cliPath(t), args...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "reserved for npshm's temporaries") {
+			t.Errorf("npshm %v: %v\n%s", args, err, out)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("refused names left %d file(s)", len(entries))
 	}
 }
 

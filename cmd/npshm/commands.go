@@ -129,6 +129,7 @@ type lsEntry struct {
 	CreatorPID   int        `json:"creator_pid,omitempty"`
 	Holders      []int      `json:"holders"`
 	Error        string     `json:"error,omitempty"`
+	unseen       bool       // its creator is in a PID namespace this one cannot see
 }
 
 // state says what gc would make of a segment.
@@ -171,7 +172,7 @@ dtype, shape, size, age (time since last modified) and state:
 			continue
 		}
 		r := lsEntry{Name: e.Name, Size: e.Size, Mtime: e.ModTime, AgeSeconds: now.Sub(e.ModTime).Seconds(),
-			State: state(e), CreatorPID: e.Creator.PID, Holders: e.Holders}
+			State: state(e), CreatorPID: e.Creator.PID, Holders: e.Holders, unseen: !e.Creator.Visible()}
 		if r.Holders == nil {
 			r.Holders = []int{}
 		}
@@ -197,6 +198,9 @@ dtype, shape, size, age (time since last modified) and state:
 		st := r.State
 		if len(r.Holders) > 0 {
 			st += fmt.Sprintf(" (%d holder%s)", len(r.Holders), map[bool]string{true: "s"}[len(r.Holders) > 1])
+		}
+		if r.unseen && r.State == "in use" {
+			st += " (creator in another PID namespace)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, dt, shape, humanBytes(r.Size), humanAge(r.AgeSeconds), st)
 	}
@@ -288,7 +292,20 @@ removed, one per line.`, stdout)
 	} else {
 		fmt.Fprintf(stderr, "gc: %s %d segment(s), %s\n", verb, len(removed), humanBytes(total))
 	}
+	keptUnseen(stderr)
 	return err
+}
+
+// keptUnseen says which segments gc kept only because their creator is in
+// another PID namespace (a container sharing /dev/shm) that this process
+// cannot see into; gc in the root PID namespace (the host) can judge them.
+func keptUnseen(stderr io.Writer) {
+	entries, _ := bridge.List()
+	for _, e := range entries {
+		if e.Ours && (e.Temporary || !e.Published) && len(e.Holders) == 0 && !e.Creator.Visible() {
+			fmt.Fprintf(stderr, "gc: kept %s: its creator is in another PID namespace, which gc cannot see from here (run gc on the host)\n", e.Name)
+		}
+	}
 }
 
 func cmdRm(stdout, stderr io.Writer, args []string) error {
