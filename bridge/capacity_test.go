@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -219,5 +220,74 @@ func TestTmpfsLargerThanMemory(t *testing.T) {
 			}
 			mustNoSpace(t, fmt.Sprintf("%s of %d bytes", c.name, 2*total), err, dir, "of memory", "--memory")
 		})
+	}
+}
+
+// TestCgroupHelper is not a test: TestCgroupLimit runs it inside a memory
+// cgroup. It moves itself into NPSHM_CGROUP and asks for NPSHM_CGROUP_ASK
+// bytes, printing the error.
+func TestCgroupHelper(t *testing.T) {
+	cg := os.Getenv("NPSHM_CGROUP")
+	if cg == "" {
+		t.Skip("helper process only")
+	}
+	if err := os.WriteFile(cg+"/cgroup.procs", []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+		fmt.Println("join cgroup:", err)
+		os.Exit(1)
+	}
+	n, _ := strconv.Atoi(os.Getenv("NPSHM_CGROUP_ASK"))
+	a, err := bridge.CreateArray("", f64(n/8))
+	if err == nil {
+		a.Close()
+		a.Unlink()
+	}
+	fmt.Println(err)
+	os.Exit(0)
+}
+
+// TestCgroupLimit: in a container with a memory limit, a segment larger than
+// the room under the limit fails at create naming the limit (populating it
+// would have the cgroup's OOM killer kill the process), although /dev/shm
+// and the machine have room. Needs root and a memory cgroup (v1 or v2).
+func TestCgroupLimit(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making a cgroup needs root")
+	}
+	var parent, limitFile string
+	if b, err := os.ReadFile("/sys/fs/cgroup/cgroup.subtree_control"); err == nil && strings.Contains(string(b), "memory") {
+		parent, limitFile = "/sys/fs/cgroup", "memory.max"
+	} else if _, err := os.Stat("/sys/fs/cgroup/memory/memory.limit_in_bytes"); err == nil {
+		parent, limitFile = "/sys/fs/cgroup/memory", "memory.limit_in_bytes"
+	} else {
+		t.Skip("no memory cgroup controller to make a child of")
+	}
+	cg := fmt.Sprintf("%s/npshm_test_%d", parent, os.Getpid())
+	if err := os.Mkdir(cg, 0o755); err != nil {
+		t.Skipf("cannot make a cgroup: %v", err)
+	}
+	t.Cleanup(func() { os.Remove(cg) })
+	if err := os.WriteFile(cg+"/"+limitFile, []byte("67108864"), 0); err != nil {
+		t.Skipf("cannot set a memory limit: %v", err)
+	}
+	dir := shmtest.PrivateDir(t)
+	for _, c := range []struct {
+		ask     int64
+		wantErr bool
+	}{{8 << 20, false}, {128 << 20, true}} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCgroupHelper$")
+		cmd.Env = append(os.Environ(), "NPSHM_CGROUP="+cg, fmt.Sprintf("NPSHM_CGROUP_ASK=%d", c.ask))
+		out, err := cmd.CombinedOutput()
+		msg := strings.TrimSpace(string(out))
+		switch {
+		case err != nil:
+			t.Fatalf("helper: %v\n%s", err, out)
+		case !c.wantErr && msg != "<nil>":
+			t.Errorf("CreateArray of %d MiB under a 64 MiB limit: %s", c.ask>>20, msg)
+		case c.wantErr && !(strings.Contains(msg, "no space for segment") && strings.Contains(msg, "the cgroup memory limit") && strings.Contains(msg, "--memory")):
+			t.Errorf("CreateArray of %d MiB under a 64 MiB limit: %q, want the limit named", c.ask>>20, msg)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("%d file(s) left in %s", len(entries), dir)
 	}
 }
