@@ -39,8 +39,9 @@ func namespaceOf(pid, kind string) uint64 {
 // namespace ns, started at start (clock ticks after boot), still runs. Only
 // a process in the root PID namespace can answer "no" with certainty: it
 // sees every process, so it scans them for those in ns and matches pid
-// against the last field of NSpid in /proc/P/status. A process it may not
-// inspect (no permission) makes the answer "maybe" (true); so does a
+// against the last field of NSpid in /proc/P/status. A process whose
+// namespace it may not read (no permission) and that is not in its own
+// namespace makes the answer "maybe" (true); so does a
 // candidate whose start time it cannot compare, because it lives in another
 // time namespace (whose clocks are offset).
 func runsInNamespace(ns uint64, pid int, start uint64) bool {
@@ -58,12 +59,14 @@ func runsInNamespace(ns uint64, pid int, start uint64) bool {
 		switch {
 		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ESRCH):
 			continue // exited while we looked
+		case err != nil && nsDepth(p) == 1:
+			continue // we may not inspect it, but it is in our own namespace
 		case err != nil:
 			return true // cannot tell: keep
 		case inodeOf(info) != ns:
 			continue
 		}
-		if nsPID(p) != want {
+		if pids := nsPIDs(p); len(pids) == 0 || pids[len(pids)-1] != want {
 			continue
 		}
 		n, _ := strconv.Atoi(p)
@@ -75,23 +78,24 @@ func runsInNamespace(ns uint64, pid int, start uint64) bool {
 	return false
 }
 
-// nsPID is the PID of process p in its own (innermost) PID namespace: the
-// last field of "NSpid:" in /proc/p/status. "" if unknown.
-func nsPID(p string) string {
+// nsPIDs is process p's PID in each PID namespace from this /proc's down to
+// its own (innermost, last): "NSpid:" in /proc/p/status. nil if unknown.
+func nsPIDs(p string) []string {
 	b, err := os.ReadFile("/proc/" + p + "/status")
 	if err != nil {
-		return ""
+		return nil
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				return f[len(f)-1]
-			}
+			return strings.Fields(rest)
 		}
 	}
-	return ""
+	return nil
 }
+
+// nsDepth is how many PID namespaces process p is in, counted from this
+// /proc's (1: that one only); 0 if unknown.
+func nsDepth(p string) int { return len(nsPIDs(p)) }
 
 // memoryShort reports whether a new shared-memory segment of size bytes
 // cannot be held: it is more than the machine can give (MemAvailable +
