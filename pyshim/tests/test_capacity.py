@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import npshm
+from conftest import run_python
 
 SHM_FIXES = ("--shm-size", "emptyDir", "medium: Memory", "NPSHM_DIR")
 
@@ -165,3 +166,54 @@ def test_missing_dir(monkeypatch, tmp_path):
         with pytest.raises(FileNotFoundError) as e:
             call()
         assert want in str(e.value) and "no segment" not in str(e.value), e.value
+
+
+@pytest.fixture
+def memory_cgroup():
+    """A fresh memory cgroup (v2 under the root, or v1) limited to 64 MiB."""
+    if os.geteuid() != 0:
+        pytest.skip("making a cgroup needs root")
+    try:
+        with open("/sys/fs/cgroup/cgroup.subtree_control") as f:
+            v2 = "memory" in f.read().split()
+    except OSError:
+        v2 = False
+    if v2:
+        parent, limit_file = "/sys/fs/cgroup", "memory.max"
+    elif os.path.exists("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        parent, limit_file = "/sys/fs/cgroup/memory", "memory.limit_in_bytes"
+    else:
+        pytest.skip("no memory cgroup controller to make a child of")
+    cg = f"{parent}/npshm_pytest_{os.getpid()}"
+    try:
+        os.mkdir(cg)
+    except OSError as e:
+        pytest.skip(f"cannot make a cgroup: {e}")
+    try:
+        with open(f"{cg}/{limit_file}", "w") as f:
+            f.write(str(64 << 20))
+        yield cg
+    finally:
+        os.rmdir(cg)
+
+
+@pytest.mark.parametrize("how", ["create", "share_anonymous"])
+def test_cgroup_limit(memory_cgroup, private_dir, how):
+    """Under a 64 MiB container memory limit, 128 MiB fails at create naming
+    the limit, though /dev/shm and the machine have room (populating it would
+    have the cgroup's OOM killer kill the process); 8 MiB is made."""
+    code = f"""
+import os, sys, npshm
+with open({memory_cgroup!r} + "/cgroup.procs", "w") as f:
+    f.write(str(os.getpid()))
+for n in (1 << 20, 16 << 20):
+    try:
+        s = npshm.{how}(shape=(n,), dtype="f8") if {how!r} == "share_anonymous" else npshm.create(n, "f8")
+        s.close(); s.unlink()
+        print("ok")
+    except OSError as e:
+        print(e)
+"""
+    out = run_python(code).stdout.splitlines()
+    assert out[0] == "ok", out
+    assert "the cgroup memory limit" in out[1] and "--memory" in out[1], out
