@@ -21,6 +21,9 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
 	size := int64(len(hdr)) + nbytes
+	if err := fits("", size); err != nil {
+		return nil, fmt.Errorf("create anonymous array: %w", err)
+	}
 	f, err := memfd("npshm")
 	if err != nil {
 		return nil, err
@@ -36,7 +39,7 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 	}
 	if err := seg.mapPopulated(size); err != nil {
 		seg.Close()
-		return nil, fmt.Errorf("create anonymous array: %w", err)
+		return nil, fmt.Errorf("create anonymous array: %w", noSpaceAt(err, "", size))
 	}
 	return fillHeader(seg, hdr, h, nbytes), nil
 }

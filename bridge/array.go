@@ -24,12 +24,24 @@ type Array struct {
 // CreateArray creates a segment holding a zero-filled array described by h
 // (dtype, shape, order; Version and DataOffset are ignored). An empty name
 // picks a fresh "psm_" name. The segment is mapped read-write.
+//
+// As with CreateSegment, a request that cannot fit is refused at once, with
+// the fix in the message, and names beginning with ".npshm-tmp-" are
+// reserved for npshm's temporaries.
 func CreateArray(name string, h npy.Header) (*Array, error) {
+	if err := checkNewName(name); err != nil {
+		return nil, fmt.Errorf("create array: %w", err)
+	}
+	return createArray(name, h)
+}
+
+// createArray is CreateArray for any name, temporaries included.
+func createArray(name string, h npy.Header) (*Array, error) {
 	hdr, nbytes, err := encodeImage(h)
 	if err != nil {
 		return nil, fmt.Errorf("create array %q: %w", name, err)
 	}
-	seg, err := CreateSegment(name, int64(len(hdr))+nbytes)
+	seg, err := createSegment(name, int64(len(hdr))+nbytes)
 	if err != nil {
 		return nil, err
 	}

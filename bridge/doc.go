@@ -7,10 +7,14 @@
 // what Python's multiprocessing.shared_memory.SharedMemory(name) opens. Names
 // follow Python's: an optional leading '/', then up to 255 bytes with no '/',
 // NUL or ".."; auto names are "psm_" and 8 random hex digits (also valid on
-// macOS, whose limit is 30 bytes). Segments are created with
-// O_CREAT|O_EXCL and mode 0600, and their memory is reserved at create
-// (fallocate), so a full /dev/shm is an ErrNoSpace error then, never a
-// SIGBUS later.
+// macOS, whose limit is 30 bytes); names beginning with ".npshm-tmp-" are
+// reserved for npshm's temporaries. Segments are created with
+// O_CREAT|O_EXCL and mode 0600, and their memory is reserved at create, so
+// a full /dev/shm is an ErrNoSpace error then, never a SIGBUS later. A
+// request that cannot fit at all (more than the directory's free space, or
+// on a tmpfs more than the memory the machine or this process's cgroup can
+// give) is refused before anything is allocated; the error names the fix
+// (docker --shm-size, a Kubernetes memory emptyDir, or NPSHM_DIR).
 //
 // # Layout
 //

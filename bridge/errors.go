@@ -7,12 +7,15 @@ import "errors"
 // malformed images wrap the npy package's sentinels (npy.ErrNotNpy, ...).
 var (
 	// ErrInvalidName: a segment name that is empty, too long, or holds '/',
-	// NUL or "..".
+	// NUL or ".."; or, for a new or published segment, one beginning with
+	// ".npshm-tmp-" (npshm's temporaries, which gc removes).
 	ErrInvalidName = errors.New("invalid segment name")
 	// ErrInvalidSize: a segment size that is zero, negative or too large.
 	ErrInvalidSize = errors.New("invalid segment size")
 	// ErrNoSpace: the shared-memory filesystem (or the file's) has no room
-	// for the segment. It is reported at create, never as a SIGBUS later.
+	// for the segment, or (for a tmpfs or memfd) the machine or this
+	// process's cgroup has not the memory. It is reported at create, never
+	// as a SIGBUS later, with what was asked, what is free and the fix.
 	ErrNoSpace = errors.New("no space for segment")
 	// ErrTruncated: the segment is shorter than its header says its data is.
 	ErrTruncated = errors.New("segment shorter than its array")

@@ -20,8 +20,12 @@ import (
 //
 //   - holders: every npshm process that has a segment open holds a shared
 //     flock on it, released by Close or by the process's death;
-//   - creator: the xattr user.npshm.creator = "PID STARTTIME" (the start
-//     time, from /proc/PID/stat, tells a dead creator from a reused PID);
+//   - creator: the xattr user.npshm.creator = "PID STARTTIME PIDNS" (the
+//     start time, from /proc/PID/stat, tells a dead creator from a reused
+//     PID; PIDNS, the inode of the creator's /proc/self/ns/pid, says which
+//     PID namespace PID is in: containers sharing /dev/shm each have their
+//     own. Records of two fields, from before, are read as this process's
+//     namespace);
 //   - published: the xattr user.npshm.persistent = "1", set on arrays
 //     published under a name, which only an explicit rm/Unlink removes;
 //   - temporaries: ".npshm-tmp-PID-XXXXXXXX", where publishing fills an
@@ -37,28 +41,66 @@ const (
 
 // Creator identifies the process that created a segment.
 type Creator struct {
-	PID   int
+	PID   int    // in its own PID namespace
 	Start uint64 // clock ticks after boot, /proc/PID/stat field 22
+	// PIDNS is the inode of the creator's PID namespace (its
+	// /proc/self/ns/pid); 0 if not recorded, read as this process's.
+	PIDNS uint64
 }
 
-func (c Creator) String() string { return fmt.Sprintf("%d %d", c.PID, c.Start) }
+func (c Creator) String() string {
+	if c.PIDNS == 0 {
+		return fmt.Sprintf("%d %d", c.PID, c.Start)
+	}
+	return fmt.Sprintf("%d %d %d", c.PID, c.Start, c.PIDNS)
+}
 
-// Alive reports whether the creator process still runs (a zombie, exited
-// but not yet reaped by its parent, does not).
+// Alive reports whether the creator process may still run (a zombie,
+// exited but not yet reaped by its parent, does not).
+//
+// A creator in this process's PID namespace is looked up by PID and start
+// time. One in another namespace (a container sharing /dev/shm) has a PID
+// that means nothing here: only a process in the root PID namespace, which
+// sees every process, can look for it (the process in that namespace whose
+// innermost PID, NSpid, is PID, with the same start time). From any other
+// namespace it cannot be seen, and counts as alive (see Visible): gc keeps
+// its segments rather than remove one in use.
 func (c Creator) Alive() bool {
-	start, running, err := processStart(c.PID)
-	return err == nil && running && start == c.Start
+	switch {
+	case c.PIDNS == 0 || c.PIDNS == self.PIDNS:
+		start, running, err := processStart(c.PID)
+		return err == nil && running && start == c.Start
+	case !c.Visible():
+		return true
+	}
+	return runsInNamespace(c.PIDNS, c.PID, c.Start)
 }
 
+// Visible reports whether this process can tell if the creator runs: it is
+// in this process's PID namespace (or not recorded), or this process is in
+// the root PID namespace, which sees them all.
+func (c Creator) Visible() bool {
+	return c.PIDNS == 0 || c.PIDNS == self.PIDNS || self.PIDNS == rootPIDNamespace
+}
+
+// self is this process as a creator. Its start time is read through
+// /proc/self, which is this process even when /proc was mounted for another
+// PID namespace (where os.Getpid() would name a different process).
 var self = func() Creator {
-	start, _, _ := processStart(os.Getpid())
-	return Creator{PID: os.Getpid(), Start: start}
+	c := Creator{PID: os.Getpid(), PIDNS: namespaceOf("self", "pid")}
+	c.Start, _, _ = procStart("self")
+	return c
 }()
 
 // processStart reads a process's start time and whether it is running
 // (not a zombie) from /proc/PID/stat.
 func processStart(pid int) (start uint64, running bool, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return procStart(strconv.Itoa(pid))
+}
+
+// procStart is processStart for /proc/<pid>, "self" included.
+func procStart(pid string) (start uint64, running bool, err error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0, false, err
 	}
@@ -66,20 +108,27 @@ func processStart(pid int) (start uint64, running bool, err error) {
 	s := string(b)
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(fields) < 20 {
-		return 0, false, fmt.Errorf("short /proc/%d/stat", pid)
+		return 0, false, fmt.Errorf("short /proc/%s/stat", pid)
 	}
 	start, err = strconv.ParseUint(fields[19], 10, 64)
 	return start, fields[0] != "Z" && fields[0] != "X", err
 }
 
+// parseCreator reads "PID STARTTIME PIDNS", or "PID STARTTIME" as written
+// before PID namespaces were recorded.
 func parseCreator(s string) (Creator, bool) {
 	f := strings.Fields(s)
-	if len(f) != 2 {
+	if len(f) != 2 && len(f) != 3 {
 		return Creator{}, false
 	}
 	pid, err1 := strconv.Atoi(f[0])
 	start, err2 := strconv.ParseUint(f[1], 10, 64)
-	return Creator{pid, start}, err1 == nil && err2 == nil && pid > 0
+	var ns uint64
+	var err3 error
+	if len(f) == 3 {
+		ns, err3 = strconv.ParseUint(f[2], 10, 64)
+	}
+	return Creator{pid, start, ns}, err1 == nil && err2 == nil && err3 == nil && pid > 0
 }
 
 // tempName is a fresh temporary name owned by this process.
@@ -105,12 +154,16 @@ func tempCreator(name string) (int, bool) {
 // fails or the process dies, name is untouched and the temporary is removed
 // (by this call, or by gc). The returned array is open; close it when done.
 func Publish(name string, h npy.Header, fill func(*Array) error) (*Array, error) {
-	if _, err := CleanName(name); err != nil {
+	_, err := CleanName(name)
+	if err == nil {
+		err = checkNewName(name)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
-	a, err := CreateArray(tempName(), h)
+	a, err := createArray(tempName(), h)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("publish %q: %w", name, err)
 	}
 	if fill != nil {
 		if err := fill(a); err != nil {
@@ -137,6 +190,9 @@ func (a *Array) PublishNew(name string) error { return a.publish(name, true) }
 
 func (a *Array) publish(name string, exclusive bool) error {
 	clean, err := CleanName(name)
+	if err == nil {
+		err = checkNewName(name)
+	}
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
@@ -177,7 +233,10 @@ func Get(name string) (*Array, error) {
 
 // withExisting adds the names of the npy segments that exist to err.
 func withExisting(err error) error {
-	entries, _ := List()
+	entries, lerr := List()
+	if lerr != nil {
+		return err // the directory itself is missing: err says so
+	}
 	var names []string
 	for _, e := range entries {
 		if e.Err == nil {
@@ -216,6 +275,9 @@ func List() ([]Entry, error) {
 	dir := Dir()
 	des, err := os.ReadDir(dir)
 	if err != nil {
+		if missing := checkDir(dir); missing != nil {
+			return nil, missing
+		}
 		return nil, err
 	}
 	holders := flockHolders()

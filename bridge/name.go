@@ -3,6 +3,7 @@ package bridge
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -61,3 +62,45 @@ func NewName() string {
 
 // segmentPath is the file behind a validated name.
 func segmentPath(name string) string { return filepath.Join(Dir(), name) }
+
+// checkNewName checks a name a caller chose for a new or published segment
+// ("" means a fresh name): valid, and not one of npshm's temporaries
+// (tempPrefix), which gc removes once the process in their name is gone.
+func checkNewName(name string) error {
+	if name == "" {
+		return nil
+	}
+	clean, err := CleanName(name)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(clean, tempPrefix) {
+		return fmt.Errorf("%w %q: names beginning with %q are reserved for npshm's temporaries", ErrInvalidName, name, tempPrefix)
+	}
+	return nil
+}
+
+// checkDir reports a missing segment directory (wrapping os.ErrNotExist),
+// naming where it came from, so that a mistyped NPSHM_DIR does not read as
+// "no such segment". nil if dir exists, or is not the segment directory.
+func checkDir(dir string) error {
+	if dir != Dir() {
+		return nil
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return dirMissing{dir}
+}
+
+// dirMissing is a missing segment directory; errors.Is(err, os.ErrNotExist) holds.
+type dirMissing struct{ dir string }
+
+func (e dirMissing) Error() string {
+	if os.Getenv(DirEnv) != "" {
+		return fmt.Sprintf("segment directory %s does not exist (set by %s)", e.dir, DirEnv)
+	}
+	return fmt.Sprintf("segment directory %s does not exist (no POSIX shared memory here; set %s to a directory)", e.dir, DirEnv)
+}
+
+func (e dirMissing) Is(target error) bool { return target == os.ErrNotExist }

@@ -21,10 +21,8 @@ import (
 // which fills tmpfs without page-fault overhead. If src is short or anything
 // fails, nothing is left behind.
 func Put(name string, src io.Reader) (*Array, error) {
-	if name != "" {
-		if _, err := CleanName(name); err != nil {
-			return nil, fmt.Errorf("put: %w", err)
-		}
+	if err := checkNewName(name); err != nil {
+		return nil, fmt.Errorf("put: %w", err)
 	}
 	raw, err := npy.ReadRawHeader(src)
 	if err != nil {
@@ -46,7 +44,7 @@ func Put(name string, src io.Reader) (*Array, error) {
 	a := &Array{seg: seg, header: h, nbytes: nbytes}
 	fail := func(err error) (*Array, error) {
 		seg.discard()
-		return nil, fmt.Errorf("put %q: %w", cmp.Or(name, "(new name)"), err)
+		return nil, fmt.Errorf("put %q: %w", cmp.Or(name, "(new name)"), noSpaceAt(err, Dir(), size))
 	}
 	if f, ok := src.(*os.File); ok && isRegular(f) {
 		// A file: copy it on every core straight into the populated mapping.

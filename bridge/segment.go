@@ -50,7 +50,20 @@ type Segment struct {
 // a fresh "psm_" name. Every page is allocated and mapped now, in parallel,
 // so a full filesystem is an error wrapping ErrNoSpace here (never a SIGBUS
 // later), nothing is left behind, and filling it takes no page faults.
+//
+// A request larger than the segment directory's free space, or (on a tmpfs)
+// than the memory the machine or this process's cgroup can give, is refused
+// before anything is allocated, with the fix in the message. Names
+// beginning with ".npshm-tmp-" are reserved for npshm's temporaries.
 func CreateSegment(name string, size int64) (*Segment, error) {
+	if err := checkNewName(name); err != nil {
+		return nil, fmt.Errorf("create segment: %w", err)
+	}
+	return createSegment(name, size)
+}
+
+// createSegment is CreateSegment for any name, temporaries included.
+func createSegment(name string, size int64) (*Segment, error) {
 	if size <= 0 || size > math.MaxInt {
 		return nil, fmt.Errorf("create segment %q: %w: %d bytes", name, ErrInvalidSize, size)
 	}
@@ -60,7 +73,7 @@ func CreateSegment(name string, size int64) (*Segment, error) {
 	}
 	if err := s.mapPopulated(size); err != nil {
 		s.discard()
-		return nil, fmt.Errorf("create segment %q: %w", s.name, err)
+		return nil, fmt.Errorf("create segment %q: %w", s.name, noSpaceAt(err, filepath.Dir(s.path), size))
 	}
 	return s, nil
 }
@@ -102,8 +115,12 @@ func createNamed(name string, create func(path string) (*os.File, error)) (*Segm
 // createFile makes path exclusively (0600) and size bytes long (sparse),
 // and marks this process as its creator and a holder. Callers allocate the
 // space: populate (shared memory), reserve (disk files) or write(2) (Put).
-// On failure it removes what it made.
+// A size that cannot fit (see fits) is refused before path is made. On
+// failure it removes what it made.
 func createFile(path string, size int64) (*os.File, error) {
+	if err := fits(filepath.Dir(path), size); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, unwrapPath(err)
@@ -126,12 +143,16 @@ func createFile(path string, size int64) (*os.File, error) {
 }
 
 // unwrapPath drops os.PathError's path, which our messages name already,
-// and says "no such segment" for ENOENT (still matching os.ErrNotExist).
+// and says "no such segment" for ENOENT, or that the directory itself is
+// missing (both still match os.ErrNotExist).
 func unwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
 		if errors.Is(err, os.ErrNotExist) {
+			if err := checkDir(filepath.Dir(pe.Path)); err != nil {
+				return err
+			}
 			return notFound{filepath.Dir(pe.Path)}
 		}
 	}

@@ -7,6 +7,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"syscall"
@@ -247,4 +248,37 @@ func populateRange(b []byte) error {
 		return fmt.Errorf("%w: %w", ErrNoSpace, unix.ENOSPC) // a page could not be allocated
 	}
 	return fmt.Errorf("populate: %w", err)
+}
+
+// dirSpace is the free space of the filesystem holding dir (f_bavail *
+// f_bsize: what a process without root's reserve can use; MaxInt64 for a
+// filesystem with no size limit, such as ramfs or tmpfs size=0), and whether
+// its files are memory (tmpfs, ramfs), so that their pages take memory too.
+func dirSpace(dir string) (free int64, memory bool, err error) {
+	var st unix.Statfs_t
+	for {
+		err = unix.Statfs(dir, &st)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	memory = st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC
+	free = math.MaxInt64
+	if st.Blocks != 0 && st.Bsize > 0 && st.Bavail < uint64(math.MaxInt64/st.Bsize) {
+		free = int64(st.Bavail) * st.Bsize
+	}
+	return free, memory, nil
+}
+
+// freeMemory is the memory free outright, RAM and swap (sysinfo(2)): a
+// lower bound on what the machine can give, which costs no /proc read.
+func freeMemory() int64 {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) != nil {
+		return 0
+	}
+	return int64(si.Freeram+si.Freeswap) * int64(si.Unit)
 }

@@ -32,3 +32,5 @@ func sizeSealed(*os.File) bool                      { return false }
 func rightsFor(*os.File) []byte                     { return nil }
 func fdFrom([]byte) (*os.File, error)               { return nil, errUnsupported }
 func inodeOf(os.FileInfo) uint64                    { return 0 }
+func dirSpace(string) (int64, bool, error)          { return 0, false, errUnsupported }
+func freeMemory() int64                             { return 0 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 
 	"github.com/npshm/npshm/npy"
@@ -30,6 +31,9 @@ type ArrayWriter struct {
 // CreateArray does: an empty name picks a fresh "psm_" name) and writes its
 // header. The data reads as zeros until written.
 func CreateArrayWriter(name string, h npy.Header) (*ArrayWriter, error) {
+	if err := checkNewName(name); err != nil {
+		return nil, fmt.Errorf("create array: %w", err)
+	}
 	hdr, nbytes, err := encodeImage(h)
 	if err != nil {
 		return nil, fmt.Errorf("create array %q: %w", name, err)
@@ -65,10 +69,7 @@ func (w *ArrayWriter) Write(p []byte, off int64) error {
 
 func (w *ArrayWriter) write(p []byte, off int64) error {
 	_, err := w.seg.file.WriteAt(p, off)
-	if isNoSpace(err) {
-		return fmt.Errorf("%w: %w", ErrNoSpace, err)
-	}
-	return err
+	return noSpaceAt(err, filepath.Dir(w.seg.path), w.hlen+w.nbytes)
 }
 
 // Finish allocates whatever was not written (so that no later access can
@@ -81,7 +82,7 @@ func (w *ArrayWriter) Finish() (*Array, error) {
 	if w.written.Load() != w.nbytes { // else every byte, so every page, is allocated
 		if err := reserve(w.seg.file, size); err != nil {
 			w.Discard()
-			return nil, fmt.Errorf("finish array %q: %w", w.seg.name, err)
+			return nil, fmt.Errorf("finish array %q: %w", w.seg.name, noSpaceAt(err, filepath.Dir(w.seg.path), size))
 		}
 	}
 	data, err := mapFile(w.seg.file, size, ReadWrite)

@@ -142,6 +142,7 @@ type lsEntry struct {
 	CreatorPID   int        `json:"creator_pid,omitempty"`
 	Holders      []int      `json:"holders"`
 	Error        string     `json:"error,omitempty"`
+	unseen       bool       // its creator is in a PID namespace this one cannot see
 }
 
 // state says what gc would make of a segment.
@@ -194,7 +195,7 @@ func ls(stdout io.Writer, asJSON, all bool) error {
 			continue
 		}
 		r := lsEntry{Name: e.Name, Size: e.Size, Mtime: e.ModTime, AgeSeconds: now.Sub(e.ModTime).Seconds(),
-			State: state(e), CreatorPID: e.Creator.PID, Holders: e.Holders}
+			State: state(e), CreatorPID: e.Creator.PID, Holders: e.Holders, unseen: !e.Creator.Visible()}
 		if r.Holders == nil {
 			r.Holders = []int{}
 		}
@@ -218,6 +219,9 @@ func ls(stdout io.Writer, asJSON, all bool) error {
 		st := r.State
 		if len(r.Holders) > 0 {
 			st += fmt.Sprintf(" (%d holder%s)", len(r.Holders), map[bool]string{true: "s"}[len(r.Holders) > 1])
+		}
+		if r.unseen && r.State == "in use" {
+			st += " (creator in another PID namespace)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", escape(r.Name), escape(dt), shape, humanBytes(r.Size), humanAge(r.AgeSeconds), st)
 	}
@@ -314,7 +318,20 @@ func gc(stdout, stderr io.Writer, dry, asJSON bool) error {
 	} else {
 		fmt.Fprintf(stderr, "gc: %s %d segment(s), %s\n", verb, len(removed), humanBytes(total))
 	}
+	keptUnseen(stderr)
 	return err
+}
+
+// keptUnseen says which segments gc kept only because their creator is in
+// another PID namespace (a container sharing /dev/shm) that this process
+// cannot see into; gc in the root PID namespace (the host) can judge them.
+func keptUnseen(stderr io.Writer) {
+	entries, _ := bridge.List()
+	for _, e := range entries {
+		if e.Ours && (e.Temporary || !e.Published) && len(e.Holders) == 0 && !e.Creator.Visible() {
+			fmt.Fprintf(stderr, "gc: kept %s: its creator is in another PID namespace, which gc cannot see from here (run gc on the host)\n", escape(e.Name))
+		}
+	}
 }
 
 func cmdRm() *command {

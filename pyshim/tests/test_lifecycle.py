@@ -66,8 +66,9 @@ def test_shared_publish_in_place(name):
 
 def test_creator_and_holder_records():
     with npshm.share(np.zeros(10)) as s:
-        pid, start = os.getxattr(s.path, "user.npshm.creator").split()
+        pid, start, pidns = os.getxattr(s.path, "user.npshm.creator").split()
         assert int(pid) == os.getpid() and int(start) > 0
+        assert int(pidns) == os.stat("/proc/self/ns/pid").st_ino  # which PID namespace pid is in
         fd = os.open(s.path, os.O_RDONLY)
         try:
             with pytest.raises(BlockingIOError):  # the creator holds it

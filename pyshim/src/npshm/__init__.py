@@ -26,8 +26,11 @@ from ._format import SegmentError, encode_header, header_length, parse_header
 from ._segment import (
     TEMP_PREFIX,
     XATTR_PERSISTENT,
+    check_fits,
+    check_new_name,
     clean_name,
     create_map,
+    missing_dir,
     open_map,
     reserve_map,
     segment_path,
@@ -249,7 +252,7 @@ class Shared:
         """
         if self._path is None:
             raise ValueError("an anonymous array has no name to publish; use npshm.publish(name, array)")
-        clean = clean_name(name)
+        clean = check_new_name(name)
         dest = os.path.join(shm_dir(), clean)
         set_xattr(self._path, XATTR_PERSISTENT, b"1")
         if dest != self._path:
@@ -328,13 +331,16 @@ def create(shape, dtype, *, order: str = "C", name: Optional[str] = None) -> Sha
     """A new zero-filled array in a new segment, to fill in place.
 
     order is 'C' or 'F'. name defaults to a fresh 'psm_' name; an existing
-    name raises FileExistsError. A full /dev/shm raises OSError(ENOSPC) here.
+    name raises FileExistsError, one beginning with '.npshm-tmp-' (reserved
+    for npshm's temporaries) ValueError. An array larger than /dev/shm's free
+    space, or than the memory the machine or this container can give, raises
+    OSError(ENOSPC) here, naming the fix, before anything is allocated.
     """
     if order not in ("C", "F"):
         raise ValueError(f"order must be 'C' or 'F', not {order!r}")
     if isinstance(shape, int):
         shape = (shape,)
-    return _new(shape, dtype, order == "F", name)
+    return _new(shape, dtype, order == "F", check_new_name(name) if name is not None else None)
 
 
 def share(array, name: Optional[str] = None) -> Shared:
@@ -343,7 +349,13 @@ def share(array, name: Optional[str] = None) -> Shared:
     Fortran-ordered arrays stay Fortran-ordered; other non-contiguous arrays
     become C-contiguous. The segment is a .npy image, so other processes
     attach with npshm.attach(name) or np.load('/dev/shm/NAME', mmap_mode='r').
+    Names and sizes are checked as by create().
     """
+    return _share(array, check_new_name(name) if name is not None else None)
+
+
+def _share(array, name: Optional[str]) -> Shared:
+    """share() under any name, npshm's temporaries included."""
     arr = np.asarray(array)
     fortran = bool(arr.flags.f_contiguous and not arr.flags.c_contiguous)
     s = _new(arr.shape, arr.dtype, fortran, name)
@@ -365,8 +377,8 @@ def publish(name: str, array, *, exclusive: bool = False) -> dict:
     The segment is persistent (it outlives this process) until `npshm rm NAME`.
     exclusive=True raises FileExistsError instead of replacing.
     """
-    clean_name(name)
-    s = share(array, name=temp_name())
+    check_new_name(name)
+    s = _share(array, temp_name())
     try:
         s.publish(name, exclusive=exclusive)
         return s.descriptor
@@ -384,6 +396,8 @@ def get(name: str, *, writable: bool = False) -> np.ndarray:
     try:
         return attach(name, writable=writable)
     except FileNotFoundError as e:
+        if missing_dir(shm_dir()):
+            raise
         existing = names()
         have = ", ".join(existing[:10]) + (" ..." if len(existing) > 10 else "") if existing else "none"
         raise FileNotFoundError(errno.ENOENT, f"no array published as {name!r} in {shm_dir()} (have: {have})") from e
@@ -393,7 +407,11 @@ def names() -> List[str]:
     """Names of the npy segments in the segment directory (not temporaries)."""
     out = []
     d = shm_dir()
-    for n in sorted(os.listdir(d)):
+    try:
+        listing = os.listdir(d)
+    except FileNotFoundError:
+        raise missing_dir(d) or FileNotFoundError(errno.ENOENT, f"no directory {d}", d) from None
+    for n in sorted(listing):
         if n.startswith(TEMP_PREFIX):
             continue
         try:
@@ -418,7 +436,9 @@ def share_anonymous(array=None, *, shape=None, dtype=None, order: str = "C") -> 
     """Like share() (or create() when given shape and dtype) but in a memfd:
     no name in /dev/shm, nothing to leak. Hand it over with send(); the
     memory is freed when the last process holding it closes or exits. Its
-    size is sealed, so no peer can truncate it under another's mapping."""
+    size is sealed, so no peer can truncate it under another's mapping.
+    An array larger than the memory the machine or this container can give
+    raises OSError(ENOSPC) before anything is allocated."""
     if array is not None:
         arr = np.asarray(array)
         shape, dtype = arr.shape, arr.dtype
@@ -436,6 +456,7 @@ def share_anonymous(array=None, *, shape=None, dtype=None, order: str = "C") -> 
     for x in shape:
         count *= int(x)
     size = len(header) + count * dtype.itemsize
+    check_fits("", size, "anonymous array")
     fd = os.memfd_create("npshm", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         os.ftruncate(fd, size)

@@ -17,21 +17,29 @@ MAX_NAME_LEN = 255
 
 # Lifecycle records, shared with the Go side (docs/LIFECYCLE.md): a shared
 # flock held as long as the mapping lives (the mmap object keeps a dup of the
-# locked descriptor), the creator as "PID STARTTIME" in an xattr, and
-# "persistent" on published arrays.
+# locked descriptor), the creator as "PID STARTTIME PIDNS" in an xattr (PIDNS
+# is the inode of /proc/self/ns/pid: containers sharing /dev/shm each have
+# their own PID namespace, so a PID alone is ambiguous), and "persistent" on
+# published arrays.
 XATTR_CREATOR = "user.npshm.creator"
 XATTR_PERSISTENT = "user.npshm.persistent"
 TEMP_PREFIX = ".npshm-tmp-"
 
 
-def _start_time(pid: int) -> int:
+def _start_time(pid: str) -> int:
     with open(f"/proc/{pid}/stat") as f:
         s = f.read()
     return int(s[s.rindex(")") + 1 :].split()[19])
 
 
 def _creator_record() -> bytes:
-    return f"{os.getpid()} {_start_time(os.getpid())}".encode()
+    # /proc/self is this process even when /proc belongs to another PID
+    # namespace (where os.getpid() would name someone else)
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return f"{os.getpid()} {_start_time('self')}".encode()
+    return f"{os.getpid()} {_start_time('self')} {ns}".encode()
 
 
 def set_xattr(fd_or_path, key: str, value: bytes) -> None:
@@ -72,6 +80,31 @@ def clean_name(name: str) -> str:
     return n
 
 
+def check_new_name(name: str) -> str:
+    """clean_name for a name the caller chose for a new or published segment:
+    names beginning with TEMP_PREFIX are npshm's temporaries, which gc removes
+    once the process in their name is gone, so they are refused."""
+    n = clean_name(name)
+    if n.startswith(TEMP_PREFIX):
+        raise ValueError(f"invalid segment name {name!r}: names beginning with {TEMP_PREFIX!r} are reserved for npshm's temporaries")
+    return n
+
+
+def missing_dir(d: str):
+    """A FileNotFoundError saying that the segment directory d does not exist
+    (naming NPSHM_DIR), or None if it exists or is not the segment directory."""
+    if d != shm_dir() or os.path.isdir(d):
+        return None
+    if os.environ.get("NPSHM_DIR"):
+        return FileNotFoundError(errno.ENOENT, f"segment directory {d} does not exist (set by NPSHM_DIR)", d)
+    return FileNotFoundError(errno.ENOENT, f"segment directory {d} does not exist (no POSIX shared memory here; set NPSHM_DIR to a directory)", d)
+
+
+def _not_found(what: str, path: str) -> FileNotFoundError:
+    d = os.path.dirname(path)
+    return missing_dir(d) or FileNotFoundError(errno.ENOENT, f"no segment {what} in {d}", path)
+
+
 def new_name() -> str:
     """A fresh name as SharedMemory makes them: 'psm_' and 8 hex digits."""
     return "psm_" + secrets.token_hex(4)
@@ -93,7 +126,7 @@ def open_map(path: str, what: str, writable: bool):
         try:
             fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
         except FileNotFoundError:
-            raise FileNotFoundError(errno.ENOENT, f"no segment {what} in {os.path.dirname(path)}", path) from None
+            raise _not_found(what, path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             st = os.fstat(fd)
@@ -108,7 +141,7 @@ def open_map(path: str, what: str, writable: bool):
             return mmap.mmap(fd, st.st_size, access=access), head
         finally:
             os.close(fd)
-    raise FileNotFoundError(errno.ENOENT, f"no segment {what} in {os.path.dirname(path)}", path)
+    raise _not_found(what, path)
 
 
 _POPULATE_MIN = 16 << 20  # below this, posix_fallocate is as fast
@@ -130,7 +163,7 @@ def reserve_map(fd: int, size: int, what: str, path: str = "") -> mmap.mmap:
             os.posix_fallocate(fd, 0, size)
         except OSError as e:
             if e.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                raise OSError(e.errno, f"cannot reserve {size} bytes for segment {what}: {e.strerror}", path) from None
+                raise _no_space(e.errno, f"cannot reserve {size_text(size)} for segment {what}: {e.strerror}", path) from None
             os.ftruncate(fd, size)
         return mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
     os.ftruncate(fd, size)
@@ -140,7 +173,7 @@ def reserve_map(fd: int, size: int, what: str, path: str = "") -> mmap.mmap:
         os.posix_fallocate(fd, 0, size)
     elif err:
         mm.close()
-        raise OSError(errno.ENOSPC, f"cannot allocate {size} bytes for segment {what}: no space left on device", path)
+        raise _no_space(errno.ENOSPC, f"cannot allocate {size_text(size)} for segment {what}: no space left on device", path)
     return mm
 
 
@@ -173,16 +206,20 @@ def _populate(mm: mmap.mmap, size: int) -> int:
 def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
     """Create a segment exclusively (0600), reserve its memory, map it.
 
-    A full filesystem raises OSError(ENOSPC) here, never SIGBUS later, and
-    leaves nothing behind. Returns (name, path, mapping).
+    A size that cannot fit (see check_fits) or a full filesystem raises
+    OSError(ENOSPC) here, never SIGBUS later, naming the fix, and leaves
+    nothing behind. Returns (name, path, mapping).
     """
     if size <= 0:
         raise ValueError(f"segment size must be positive, not {size}")
+    check_fits(shm_dir(), size, repr(name) if name is not None else "(new name)")
     for _ in range(100):
         n = clean_name(name) if name is not None else new_name()
         path = os.path.join(shm_dir(), n)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileNotFoundError:
+            raise missing_dir(os.path.dirname(path)) or FileNotFoundError(errno.ENOENT, f"cannot create {path}", path) from None
         except FileExistsError:
             if name is not None:
                 raise FileExistsError(errno.EEXIST, f"segment {n!r} already exists", path) from None
@@ -197,3 +234,236 @@ def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
         finally:
             os.close(fd)
     raise FileExistsError(errno.EEXIST, "could not find a free segment name")
+
+
+# Room for a new segment: the twin of Go's bridge/capacity.go. A segment's
+# pages are allocated at create, so a full filesystem is an error then, not
+# SIGBUS later; but on a tmpfs as large as RAM (a container's /dev/shm often
+# is) a request larger than memory would be populated until the OOM killer
+# kills the process. check_fits refuses it first, from what the kernel says:
+# the filesystem's free space (statvfs), and for a memory-backed one (tmpfs,
+# ramfs; a memfd always) the memory the machine can give (MemAvailable +
+# SwapFree) and the room under this process's cgroup memory limits. These
+# are upper bounds: only requests that cannot succeed are refused.
+
+_SHM_FIX = ("give the container more shared memory (docker run --shm-size=..., "
+            "Kubernetes emptyDir {medium: Memory, sizeLimit: ...}) or set NPSHM_DIR to a larger tmpfs or a disk directory")
+_MEMORY_FIX = "free memory or raise the memory limit (docker run --memory=..., Kubernetes resources.limits.memory)"
+_MEMORY_FS = {"tmpfs", "ramfs"}
+_UNLIMITED = 1 << 63
+
+
+def size_text(n: int) -> str:
+    """n bytes for people: '512 B', '64.0 MiB', '8.0 TiB'."""
+    if n >= _UNLIMITED:
+        return "unlimited"
+    if n < 1024:
+        return f"{n} B"
+    v, unit = float(n), ""
+    for unit in "KMGTPE":
+        v /= 1024
+        if v < 1024:
+            break
+    return f"{v:.1f} {unit}iB"
+
+
+def _fix(d: str, short: bool) -> str:
+    if d == "":
+        return _MEMORY_FIX
+    if d != shm_dir():
+        return "free space there"
+    if short:
+        return _MEMORY_FIX + ", or set NPSHM_DIR to a disk directory"
+    if _fs_type(d) not in _MEMORY_FS:
+        return "free space there or set NPSHM_DIR to a directory with room"
+    return _SHM_FIX
+
+
+def _no_space(err: int, msg: str, path: str = "") -> OSError:
+    """OSError(ENOSPC) from an allocation in the segment directory, with the fix."""
+    if err not in (errno.ENOSPC, errno.ENOMEM, errno.EFBIG):
+        return OSError(err, msg, path) if path else OSError(err, msg)
+    d = os.path.dirname(path) if path else ""
+    return OSError(errno.ENOSPC, f"{msg}; {_fix(d, False)}", *([path] if path else []))
+
+
+def check_fits(d: str, size: int, what: str) -> None:
+    """Raise OSError(ENOSPC) naming the fix if size bytes cannot be held in
+    directory d ("" for a memfd)."""
+    free, memory = _UNLIMITED, True
+    if d:
+        try:
+            st = os.statvfs(d)
+        except OSError:
+            return  # the create that follows reports what is wrong with d
+        if st.f_blocks:
+            free = st.f_bavail * st.f_frsize
+        memory = _fs_type(d) in _MEMORY_FS
+    if size > free:
+        raise OSError(errno.ENOSPC, f"no space for segment {what}: {size_text(size)} asked, "
+                      f"{d} has {size_text(free)} free; {_fix(d, False)}")
+    if not memory:
+        return
+    short = _memory_short(size)
+    if short:
+        room, bound = short
+        asked = f"{size_text(size)} asked for a memfd" if not d else f"{size_text(size)} asked, {d} has {size_text(free)} free"
+        raise OSError(errno.ENOSPC, f"no space for segment {what}: {asked}, but {bound} leaves only "
+                      f"{size_text(room)} of memory; {_fix(d, True)}")
+
+
+_fs_types: dict = {}
+
+
+def _fs_type(d: str) -> str:
+    """The type of the filesystem holding d, from /proc/self/mountinfo by
+    device number (statvfs does not say)."""
+    try:
+        dev = os.stat(d).st_dev
+    except OSError:
+        return ""
+    if dev not in _fs_types:
+        want = f"{os.major(dev)}:{os.minor(dev)}"
+        _fs_types[dev] = ""
+        for m in _mounts():
+            if m[0] == want:
+                _fs_types[dev] = m[3]
+                break
+    return _fs_types[dev]
+
+
+def _mounts():
+    """(maj:min, root, mount point, fstype, super options) per mountinfo line."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        pre, sep, post = line.partition(" - ")
+        f, g = pre.split(), post.split()
+        if sep and len(f) >= 5 and len(g) >= 3:
+            unesc = lambda s: s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+            out.append((f[2], unesc(f[3]), unesc(f[4]), g[0], g[2]))
+    return out
+
+
+def _read_kv(path: str, unit: int = 1) -> dict:
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 2 and p[1].isdigit():
+                    out[p[0].rstrip(":")] = int(p[1]) * unit
+    except OSError:
+        pass
+    return out
+
+
+def _read_int(path: str):
+    try:
+        with open(path) as f:
+            s = f.read().strip()
+    except OSError:
+        return None
+    if s == "max":
+        return _UNLIMITED
+    try:
+        return int(s)
+    except ValueError:
+        return None
+
+
+def _memory_short(size: int):
+    """(room, what bounds it) if size bytes of shared memory cannot be had,
+    else None. Cheap bounds first: memory free outright, then /proc/meminfo."""
+    try:
+        free_now = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        free_now = 0
+    if size > free_now:
+        mi = _read_kv("/proc/meminfo", 1024)
+        if "MemAvailable" in mi and size > mi["MemAvailable"] + mi.get("SwapFree", 0):
+            return mi["MemAvailable"] + mi.get("SwapFree", 0), "the machine"
+    for cg in _limited_cgroups():
+        room = _cgroup_room(cg, size)
+        if room is not None and size > room:
+            return room, "the cgroup memory limit"
+    return None
+
+
+def _cgroup_room(cg, size: int):
+    """Room under the memory limit of cgroup (dir, v2): limit - charged +
+    swap, plus the file cache reclaim could drop when that is not enough.
+    None if it has no limit."""
+    d, v2 = cg
+    if v2:
+        limit_f, usage_f, lru = "memory.max", "memory.current", ("active_file", "inactive_file")
+    else:
+        limit_f, usage_f, lru = "memory.limit_in_bytes", "memory.usage_in_bytes", ("total_active_file", "total_inactive_file")
+    limit = _read_int(os.path.join(d, limit_f))
+    if limit is None or limit >= _UNLIMITED // 2:
+        return None
+    usage = _read_int(os.path.join(d, usage_f)) or 0
+    swap = 0
+    if v2:
+        smax = _read_int(os.path.join(d, "memory.swap.max"))
+        if smax is not None:
+            swap = max(smax - (_read_int(os.path.join(d, "memory.swap.current")) or 0), 0)
+    else:
+        sw = _read_int(os.path.join(d, "memory.memsw.limit_in_bytes"))
+        if sw is not None and sw < _UNLIMITED // 2:
+            swap = max(sw - limit, 0)
+    if swap:
+        swap = min(swap, _read_kv("/proc/meminfo", 1024).get("SwapFree", 0))
+    room = max(limit - usage, 0) + swap
+    if size > room:
+        st = _read_kv(os.path.join(d, "memory.stat"))
+        room += st.get(lru[0], 0) + st.get(lru[1], 0)
+    return room
+
+
+_cgroups = None
+
+
+def _limited_cgroups():
+    """This process's memory cgroup and its ancestors that have a limit,
+    innermost first, as (dir, v2). Read once per process."""
+    global _cgroups
+    if _cgroups is not None:
+        return _cgroups
+    _cgroups = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return _cgroups
+    v1path = v2path = None
+    for line in lines:
+        p = line.split(":", 2)
+        if len(p) != 3:
+            continue
+        if p[0] == "0" and p[1] == "":
+            v2path = p[2]
+        elif "memory" in p[1].split(","):
+            v1path = p[2]
+    mount = None
+    for _, root, point, fstype, opts in _mounts():
+        if fstype == "cgroup" and v1path is not None and "memory" in opts.split(","):
+            mount = (point, root, v1path, False)
+        elif fstype == "cgroup2" and v2path is not None and mount is None:
+            mount = (point, root, v2path, True)
+    if mount is None:
+        return _cgroups
+    point, root, path, v2 = mount
+    rel = path[len(root):] if path.startswith(root) else path
+    while True:
+        cg = (os.path.join(point, rel.lstrip("/")), v2)
+        if _cgroup_room(cg, 0) is not None:
+            _cgroups.append(cg)
+        if rel in ("/", "", "."):
+            break
+        rel = os.path.dirname(rel)
+    return _cgroups
