@@ -215,7 +215,7 @@ func setXattr(f *os.File, key, value string) error {
 // getXattr reads a user attribute of path; missing is ("", nil).
 func getXattr(path, key string) (string, error) {
 	buf := make([]byte, 256)
-	n, err := unix.Getxattr(path, key, buf)
+	n, err := unix.Lgetxattr(path, key, buf) // a link is not the segment: not followed
 	switch {
 	case errors.Is(err, unix.ENODATA), errors.Is(err, unix.ENOTSUP), errors.Is(err, unix.EOPNOTSUPP):
 		return "", nil
