@@ -434,8 +434,29 @@ func TestIdentityWhilePublishing(t *testing.T) {
 // TestOpenFollowsReplacements: an open that finds, each time it has its
 // lock, that the name was republished meanwhile keeps following the name
 // (here 6 times in a row, made certain by holding each file's lock as gc
-// does until the name holds the next one) and opens the newest array.
+// does until the name holds the next one) and opens the newest array; past
+// its bound it fails with ErrReplaced, not as if the name were missing.
 func TestOpenFollowsReplacements(t *testing.T) {
+	a, err := replacedWhileOpening(t, 6)
+	if err != nil {
+		t.Fatalf("OpenArray after 6 replacements: %v", err)
+	}
+	defer a.Close()
+	if x, _ := bridge.View[int64](a); x[0] != 6 {
+		t.Fatalf("opened array %d, want the newest, 6", x[0])
+	}
+
+	defer bridge.SetReplacedWait(0)() // give up at the second replacement
+	if _, err := replacedWhileOpening(t, 2); !errors.Is(err, bridge.ErrReplaced) || errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("OpenArray past its bound: %v, want ErrReplaced", err)
+	}
+}
+
+// replacedWhileOpening publishes arrays 0, 1, ... replacements under a new
+// name, each while OpenArray waits for the lock on the one before, and
+// returns what OpenArray returned.
+func replacedWhileOpening(t *testing.T, replacements int64) (*bridge.Array, error) {
+	t.Helper()
 	name := shmtest.Name(t)
 	h := npy.Header{DType: npy.Int64, Shape: []int{1}}
 	publish := func(v int64) *os.File {
@@ -463,48 +484,34 @@ func TestOpenFollowsReplacements(t *testing.T) {
 		a   *bridge.Array
 		err error
 	}
-	done := make(chan result)
+	done := make(chan result, 1)
 	go func() {
 		a, err := bridge.OpenArray(name, bridge.ReadOnly)
 		done <- result{a, err}
 	}()
-	waitForOpener := func(v int64) {
-		t.Helper()
-		if !waitForLockWaiter(t, held) {
-			r := <-done
-			t.Fatalf("OpenArray gave up after %d replacements: %v", v, r.err)
-		}
-	}
-	const replacements = 6
-	for v := int64(1); v <= replacements; v++ {
-		waitForOpener(v - 1)
+	returned := func() bool { return len(done) > 0 }
+	for v := int64(1); v <= replacements && waitForLockWaiter(t, held, returned); v++ {
 		next := publish(v)
 		held.Close() // releases the lock: the opener finds its file replaced
 		held = next
 	}
-	waitForOpener(replacements)
+	waitForLockWaiter(t, held, returned)
 	held.Close()
 	r := <-done
-	if r.err != nil {
-		t.Fatalf("OpenArray after %d replacements: %v", replacements, r.err)
-	}
-	defer r.a.Close()
-	if x, _ := bridge.View[int64](r.a); x[0] != replacements {
-		t.Fatalf("opened array %d, want the newest, %d", x[0], replacements)
-	}
-	bridge.Unlink(name)
+	return r.a, r.err
 }
 
 // waitForLockWaiter reports whether a process came to wait for a flock on
-// f's file (a "->" line in /proc/locks), polling a bounded number of times.
-func waitForLockWaiter(t *testing.T, f *os.File) bool {
+// f's file (a "->" line in /proc/locks) before stop, polling a bounded
+// number of times.
+func waitForLockWaiter(t *testing.T, f *os.File, stop func() bool) bool {
 	t.Helper()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		t.Fatalf("Fstat: %v", err)
 	}
 	suffix := fmt.Sprintf(":%d 0 EOF", st.Ino)
-	for i := 0; i < 10000; i++ {
+	for i := 0; i < 10000 && !stop(); i++ {
 		b, _ := os.ReadFile("/proc/locks")
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.Contains(line, "->") && strings.Contains(line, "FLOCK") && strings.HasSuffix(line, suffix) {

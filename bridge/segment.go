@@ -193,7 +193,7 @@ func OpenSegment(name string, mode Mode) (*Segment, error) {
 
 // replacedWait bounds how long an open keeps looking again at a name that
 // is republished each time it opens it.
-const replacedWait = 2 * time.Second
+var replacedWait = 2 * time.Second
 
 func openPath(name, path string, mode Mode) (*Segment, error) {
 	flag := os.O_RDONLY

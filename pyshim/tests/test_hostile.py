@@ -238,10 +238,10 @@ def _lock_waiter(fd):
         return any("->" in line and "FLOCK" in line and line.rstrip().endswith(suffix) for line in f)
 
 
-def test_open_follows_replacements(name):
-    """An attach that finds, each time it has its lock, that the name was
-    republished meanwhile keeps following it (6 times in a row, made certain
-    by holding each file's lock as gc does) and opens the newest array."""
+def _replaced_while_attaching(name, replacements):
+    """Publish arrays 0, 1, ... replacements as `name`, each while an attach
+    waits for the lock on the one before (held as gc holds it); return what
+    the attach returned or raised."""
     path = os.path.join(npshm.shm_dir(), name)
 
     def publish(v):
@@ -256,33 +256,47 @@ def test_open_follows_replacements(name):
     def attach():
         try:
             result["array"] = npshm.attach(name)
-        except Exception as e:  # reported below
+        except Exception as e:  # returned to the test
             result["error"] = e
 
     t = threading.Thread(target=attach)
     t.start()
 
-    def wait_for_opener(v):
+    def opener_waits():
         for _ in range(10000):
-            if _lock_waiter(held):
-                return
             if not t.is_alive():
-                pytest.fail(f"attach gave up after {v} replacements: {result.get('error')!r}")
+                return False
+            if _lock_waiter(held):
+                return True
             time.sleep(0.001)
-        pytest.fail("attach never waited for the lock")
+        return False
 
     try:
-        for v in range(1, 7):
-            wait_for_opener(v - 1)
+        for v in range(1, replacements + 1):
+            if not opener_waits():
+                break
             nxt = publish(v)
             os.close(held)  # releases the lock: the opener finds its file replaced
             held = nxt
-        wait_for_opener(6)
+        opener_waits()
     finally:
         os.close(held)
         t.join()
-    assert "error" not in result, result
-    assert result["array"].tolist() == [6]
+        os.unlink(path)
+    return result.get("array"), result.get("error")
+
+
+def test_open_follows_replacements(name, monkeypatch):
+    """An attach that finds, each time it has its lock, that the name was
+    republished meanwhile keeps following it (6 times in a row) and opens
+    the newest array; past its bound it raises TimeoutError, not
+    FileNotFoundError."""
+    got, err = _replaced_while_attaching(name, 6)
+    assert err is None, err
+    assert got.tolist() == [6]
+    monkeypatch.setattr(npshm._segment, "REPLACED_WAIT", 0.0)  # give up at the second replacement
+    got, err = _replaced_while_attaching(name, 2)
+    assert isinstance(err, TimeoutError) and "replaced" in str(err), err
 
 
 def test_republish_under_load(name):
