@@ -106,9 +106,11 @@ func OpenArray(name string, mode Mode) (*Array, error) {
 	return a, nil
 }
 
-// OpenFile maps a .npy file in place, as np.load(path, mmap_mode) does.
+// OpenFile maps a .npy file in place, as np.load(path, mmap_mode) does. A
+// symbolic link at path is followed (a segment name's is not); a FIFO,
+// directory or device is refused with ErrNotRegular.
 func OpenFile(path string, mode Mode) (*Array, error) {
-	seg, err := openPath(path, path, mode)
+	seg, err := openPath(path, path, mode, true)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}

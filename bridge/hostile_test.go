@@ -104,6 +104,23 @@ func TestOpenRefusesNonRegular(t *testing.T) {
 			})
 		}
 	}
+	t.Run("OpenFile", func(t *testing.T) {
+		// An explicit .npy path is followed through a link, as np.load does;
+		// a FIFO there is still refused at once.
+		link := filepath.Join(t.TempDir(), "data.npy")
+		if err := os.Symlink(filepath.Join(dir, "real"), link); err != nil {
+			t.Fatalf("Symlink: %v", err)
+		}
+		a, err := bridge.OpenFile(link, bridge.ReadOnly)
+		if err != nil {
+			t.Fatalf("OpenFile through a link: %v", err)
+		}
+		a.Close()
+		withinDeadline(t, "OpenFile", release, func() { _, err = bridge.OpenFile(filepath.Join(dir, "fifo"), bridge.ReadOnly) })
+		if !errors.Is(err, bridge.ErrNotRegular) || !strings.Contains(err.Error(), "is a FIFO") {
+			t.Fatalf("OpenFile(fifo): %v, want ErrNotRegular", err)
+		}
+	})
 	t.Run("listing", func(t *testing.T) {
 		var entries []bridge.Entry
 		var err error

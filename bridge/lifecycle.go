@@ -247,7 +247,7 @@ func List() ([]Entry, error) {
 }
 
 func readHeaderFile(path string) (npy.Header, error) {
-	f, err := openFile(path, os.O_RDONLY)
+	f, err := openFile(path, os.O_RDONLY, false)
 	if err != nil {
 		return npy.Header{}, err
 	}
@@ -322,7 +322,7 @@ func GC(dryRun bool) ([]Removed, error) {
 // lock across the unlink so no opener slips in between.
 func reclaim(e Entry, dryRun bool) (*Removed, error) {
 	path := segmentPath(e.Name)
-	f, err := openFile(path, os.O_RDONLY)
+	f, err := openFile(path, os.O_RDONLY, false)
 	if err != nil {
 		return nil, nil // gone already, or no longer a regular file
 	}

@@ -178,13 +178,14 @@ type fileState struct {
 func (a fileState) same(b fileState) bool { return a.dev == b.dev && a.ino == b.ino }
 
 // OpenSegment maps an existing segment in full. A missing name wraps
-// os.ErrNotExist.
+// os.ErrNotExist; a name that is a symbolic link (never followed), a FIFO,
+// a directory or a device wraps ErrNotRegular. Opening never blocks.
 func OpenSegment(name string, mode Mode) (*Segment, error) {
 	clean, err := CleanName(name)
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
-	s, err := openPath(clean, segmentPath(clean), mode)
+	s, err := openPath(clean, segmentPath(clean), mode, false)
 	if err != nil {
 		return nil, fmt.Errorf("open segment %q: %w", clean, err)
 	}
@@ -195,14 +196,16 @@ func OpenSegment(name string, mode Mode) (*Segment, error) {
 // is republished each time it opens it.
 var replacedWait = 2 * time.Second
 
-func openPath(name, path string, mode Mode) (*Segment, error) {
+// openPath opens and maps path in full; follow says whether a symbolic link
+// there is followed (see openFile).
+func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
 	flag := os.O_RDONLY
 	if mode == ReadWrite {
 		flag = os.O_RDWR
 	}
 	var replacedSince time.Time
 	for {
-		f, err := openFile(path, flag)
+		f, err := openFile(path, flag, follow)
 		if err != nil {
 			return nil, unwrapPath(err)
 		}

@@ -92,20 +92,25 @@ func tryLockExclusive(f *os.File) (bool, error) {
 // openFile opens an existing segment (or .npy) file for the library; every
 // open of a file that may already exist goes through it. It refuses what is
 // not a regular file with an error wrapping ErrNotRegular that names what it
-// is, and never blocks or follows a link to do so:
+// is, and never blocks to do so (O_NONBLOCK: opening a FIFO returns at once
+// instead of waiting for a writer; on a regular file the flag does nothing).
 //
-//   - O_NOFOLLOW: a symbolic link as the last component (the segment name,
-//     which is what anyone with write access to the directory controls) is
-//     refused, so a link planted in /dev/shm cannot make us open, map or
-//     echo another file. Directories above it are trusted, as $NPSHM_DIR is.
-//   - O_NONBLOCK: opening a FIFO returns at once instead of waiting for a
-//     writer; on a regular file the flag has no effect.
+// A segment is opened with follow false (O_NOFOLLOW): a symbolic link as the
+// last component, the segment name, which anyone who may write the
+// directory controls, is refused, so a link planted in /dev/shm cannot make
+// us open, map or echo another file. Directories above it are trusted, as
+// $NPSHM_DIR is. A .npy path the caller chose (OpenFile) is followed, as
+// np.load follows it: naming the target directly gives no less access.
 //
 // Unlike os.OpenFile it does not offer the descriptor to the runtime's
 // poller (a wasted syscall for a regular file, on the attach path).
-func openFile(path string, flag int) (*os.File, error) {
+func openFile(path string, flag int, follow bool) (*os.File, error) {
+	flag |= unix.O_CLOEXEC | unix.O_NONBLOCK
+	if !follow {
+		flag |= unix.O_NOFOLLOW
+	}
 	for {
-		fd, err := unix.Open(path, flag|unix.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+		fd, err := unix.Open(path, flag, 0)
 		if err == unix.EINTR {
 			continue
 		}

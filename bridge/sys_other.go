@@ -21,7 +21,7 @@ func isNoSpace(error) bool                          { return false }
 func lockShared(*os.File) error                     { return errUnsupported }
 func tryLockExclusive(*os.File) (bool, error)       { return false, errUnsupported }
 func sameFile(*os.File, string) bool                { return false }
-func openFile(string, int) (*os.File, error)        { return nil, errUnsupported }
+func openFile(string, int, bool) (*os.File, error)  { return nil, errUnsupported }
 func statOf(*os.File) (fileState, error)            { return fileState{}, errUnsupported }
 func lstatState(string) (fileState, error)          { return fileState{}, errUnsupported }
 func sealedAgainstShrink(*os.File) bool             { return false }

@@ -51,6 +51,9 @@ def test_open_refuses_links_and_directories(private_dir, tmp_path):
                 npshm.attach(name, writable=writable)
             assert "secret" not in str(e.value)
     assert npshm.names() == ["real"]
+    # A .npy path from a descriptor is followed, as np.load follows it.
+    os.symlink(private_dir / "real", tmp_path / "data.npy")
+    assert npshm.attach({"name": "real", "path": str(tmp_path / "data.npy"), "dtype": "<f8", "shape": [3]}).tolist() == [0, 1, 2]
     assert secret.read_bytes() == b"root:secret-hash:19000::::::\n"
 
 

@@ -154,6 +154,10 @@ def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndar
     Raises FileNotFoundError if there is no such segment, SegmentError (a
     ValueError) if it does not hold a usable .npy image or does not match
     the descriptor.
+
+    A name that is a symbolic link (never followed), a FIFO, a directory or
+    a device raises SegmentError at once; a descriptor's "path" is followed,
+    as np.load follows it.
     """
     if type(target) is str and target[:1] not in ("{", " ", ""):  # the common case: a name
         name = clean_name(target)
@@ -161,7 +165,7 @@ def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndar
     else:
         path, label, desc = _resolve(target)
         label = repr(label) if desc is None else label
-    mm, head = open_map(path, label, writable)
+    mm, head = open_map(path, label, writable, follow=desc is not None and bool(desc.get("path")))
     hdr = _header_of(mm, label, head)  # on error the unreferenced mapping is freed
     if desc is not None:
         _check_descriptor(desc, hdr, label)

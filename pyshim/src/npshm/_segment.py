@@ -69,19 +69,20 @@ def _kind(mode: int) -> str:
     return f"of unknown type {stat.S_IFMT(mode):#o}"
 
 
-def open_file(path: str, what: str, writable: bool = False) -> Tuple[int, os.stat_result]:
+def open_file(path: str, what: str, writable: bool = False, follow: bool = False) -> Tuple[int, os.stat_result]:
     """Open an existing segment (or .npy) file: the one way this package opens
     a file that may already exist. Returns (fd, its fstat).
 
     Refuses what is not a regular file with SegmentError naming what it is
-    ("is a FIFO, not a regular file"), and never blocks or follows a link to
-    do so: O_NOFOLLOW refuses a symbolic link as the last component (the
-    segment name, which anyone who may write the directory controls; the
-    directories above are trusted, as $NPSHM_DIR is), and O_NONBLOCK makes
-    opening a FIFO return at once (it has no effect on a regular file).
-    A missing file raises FileNotFoundError.
+    ("is a FIFO, not a regular file"), and never blocks to do so (O_NONBLOCK:
+    opening a FIFO returns at once; on a regular file it does nothing). A
+    segment is opened with follow=False (O_NOFOLLOW): a symbolic link as the
+    last component, the segment name, which anyone who may write the
+    directory controls, is refused (the directories above are trusted, as
+    $NPSHM_DIR is). A .npy path from a descriptor is followed, as np.load
+    follows it. A missing file raises FileNotFoundError.
     """
-    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags)
     except OSError as e:
@@ -182,7 +183,7 @@ def segment_path(name: str) -> str:
 REPLACED_WAIT = 2.0  # seconds an open keeps following a name republished at every look
 
 
-def open_map(path: str, what: str, writable: bool):
+def open_map(path: str, what: str, writable: bool, follow: bool = False):
     """Map a whole existing file, shared; read-only unless writable.
 
     Returns (mapping, first bytes): the header is read with pread before
@@ -195,12 +196,12 @@ def open_map(path: str, what: str, writable: bool):
     it holds the new array, or is gone (FileNotFoundError). A name
     republished without pause may replace every file opened; that is
     followed for REPLACED_WAIT seconds, then TimeoutError, never reported
-    as missing.
+    as missing. follow: see open_file.
     """
     replaced_since = None
     while True:
         try:
-            fd, st = open_file(path, what, writable)
+            fd, st = open_file(path, what, writable, follow)
         except FileNotFoundError:
             raise FileNotFoundError(errno.ENOENT, f"no segment {what} in {os.path.dirname(path)}", path) from None
         try:
