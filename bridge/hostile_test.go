@@ -238,6 +238,13 @@ func TestReceiveHostileFDs(t *testing.T) {
 			nd.Name, nd.Anonymous = named, false
 			return mustFD(t, fd, err), nd
 		}, ""},
+		{".npy file its descriptor names by path", func(t *testing.T) (int, bridge.Descriptor) {
+			p := filepath.Join(dir, "array.npy")
+			fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
+			nd := d
+			nd.Name, nd.Path, nd.Anonymous = p, p, false
+			return filled(t, mustFD(t, fd, err)), nd
+		}, ""},
 		{"unsealed memfd", func(t *testing.T) (int, bridge.Descriptor) {
 			fd, err := unix.MemfdCreate("x", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 			return filled(t, mustFD(t, fd, err)), d
@@ -313,9 +320,10 @@ func TestReceiveHostileFDs(t *testing.T) {
 				return
 			}
 			defer a.Close()
-			if tt.name != "named segment" { // the name's owner can truncate it; sealed files cannot be
-				unix.Ftruncate(fd, 4096)
+			if tt.kind == "" && tt.name != "sealed memfd" {
+				return // a named file: whoever may write the name can shrink it, as for any attach by name
 			}
+			unix.Ftruncate(fd, 4096) // fails on a sealed file; would fault the reader of anything else
 			var sum float64
 			func() {
 				defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // a SIGBUS here becomes a panic the test reports

@@ -122,6 +122,10 @@ def _kinds(named, tmp):
     return {
         "sealed memfd": (lambda: (_memfd(fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW), ANON), None),
         "named segment": (lambda: (os.open(seg, os.O_RDWR), _claiming(named)), None),
+        ".npy file its descriptor names by path": (
+            lambda: (_filled(os.open(os.path.join(tmp, "array.npy"), os.O_RDWR | os.O_CREAT, 0o600)),
+                     {**ANON, "name": "array", "anonymous": False, "path": os.path.join(tmp, "array.npy")}),
+            None),
         "unsealed memfd": (lambda: (_memfd(0), ANON), "not sealed"),
         "memfd sealed against growing only": (lambda: (_memfd(fcntl.F_SEAL_GROW), ANON), "not sealed"),
         "O_TMPFILE": (lambda: (_filled(os.open(npshm.shm_dir(), os.O_TMPFILE | os.O_RDWR, 0o600)), ANON), "has no name"),
