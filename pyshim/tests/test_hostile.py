@@ -53,7 +53,8 @@ def test_open_refuses_links_and_directories(private_dir, tmp_path):
     assert npshm.names() == ["real"]
     # A .npy path from a descriptor is followed, as np.load follows it.
     os.symlink(private_dir / "real", tmp_path / "data.npy")
-    assert npshm.attach({"name": "real", "path": str(tmp_path / "data.npy"), "dtype": "<f8", "shape": [3]}).tolist() == [0, 1, 2]
+    by_path = {"name": "real", "path": str(tmp_path / "data.npy"), "dtype": "<f8", "shape": [3]}
+    assert npshm.attach(by_path).tolist() == [0, 1, 2]
     assert secret.read_bytes() == b"root:secret-hash:19000::::::\n"
 
 
@@ -128,9 +129,9 @@ def _kinds(named, tmp):
             None),
         "unsealed memfd": (lambda: (_memfd(0), ANON), "not sealed"),
         "memfd sealed against growing only": (lambda: (_memfd(fcntl.F_SEAL_GROW), ANON), "not sealed"),
-        "O_TMPFILE": (lambda: (_filled(os.open(npshm.shm_dir(), os.O_TMPFILE | os.O_RDWR, 0o600)), ANON), "has no name"),
+        "O_TMPFILE": (lambda: (_tmpfile(), ANON), "has no name"),
         "O_TMPFILE claiming a segment's name": (
-            lambda: (_filled(os.open(npshm.shm_dir(), os.O_TMPFILE | os.O_RDWR, 0o600)), _claiming(named)),
+            lambda: (_tmpfile(), _claiming(named)),
             "is not the segment"),
         "unlinked file": (lambda: (_unlinked(tmp), ANON), "has no name"),
         "file elsewhere claiming a segment's name": (
@@ -141,6 +142,10 @@ def _kinds(named, tmp):
         "directory": (lambda: (os.open(tmp, os.O_RDONLY | os.O_DIRECTORY), ANON), "is a directory"),
         "device": (lambda: (os.open("/dev/zero", os.O_RDWR), ANON), "is a character device"),
     }
+
+
+def _tmpfile():
+    return _filled(os.open(npshm.shm_dir(), os.O_TMPFILE | os.O_RDWR, 0o600))
 
 
 def _unlinked(tmp):

@@ -513,8 +513,8 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
     fd = fds[0]
     try:
         if len(fds) > 1 or flags & socket.MSG_CTRUNC:
-            more = " or more" if flags & socket.MSG_CTRUNC else ""
-            raise ValueError(f"want one file descriptor in the message, got {len(fds)}{more}")
+            or_more = " or more" if flags & socket.MSG_CTRUNC else ""
+            raise ValueError(f"want one file descriptor in the message, got {len(fds)}{or_more}")
         while not msg.endswith(b"\n"):  # a stream socket may split the line
             more = sock.recv(1 << 16)
             if not more:

@@ -144,7 +144,8 @@ def check_received(fd: int, desc: Any) -> int:
     if st.st_nlink == 0:
         raise UnsafeFDError("unsafe file descriptor: it is not sealed against shrinking and has no name "
                             f"(an unsealed memfd, an O_TMPFILE or an unlinked file): {why}")
-    raise UnsafeFDError(f"unsafe file descriptor: it is not sealed against shrinking and its descriptor names no segment: {why}")
+    raise UnsafeFDError(f"unsafe file descriptor: it is not sealed against shrinking and its descriptor names "
+                        f"no segment: {why}")
 
 
 def shm_dir() -> str:
@@ -201,7 +202,7 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False):
     replaced_since = None
     while True:
         try:
-            fd, st = open_file(path, what, writable, follow)
+            fd, _ = open_file(path, what, writable, follow)
         except FileNotFoundError:
             raise FileNotFoundError(errno.ENOENT, f"no segment {what} in {os.path.dirname(path)}", path) from None
         try:
