@@ -2,10 +2,12 @@ package bridge
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"syscall"
 
 	"github.com/npshm/npshm/npy"
 )
@@ -28,7 +30,7 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg := &Segment{mode: ReadWrite, created: true, file: f}
+	seg := newSegment("", "", ReadWrite, true, f)
 	if err := f.Truncate(size); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create anonymous array: %w", err)
@@ -46,7 +48,7 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 
 // Anonymous reports whether the array lives in a memfd rather than a named
 // segment or file.
-func (a *Array) Anonymous() bool { return a.seg.path == "" }
+func (a *Array) Anonymous() bool { return a.seg.Path() == "" }
 
 // Send hands the array to the process at the other end of conn: one message
 // carrying the descriptor as a JSON line and the file descriptor
@@ -72,11 +74,22 @@ func Send(conn *net.UnixConn, a *Array) error {
 
 // Receive takes one array sent with Send (or npshm.send in Python) from
 // conn and maps it. It checks the header against the descriptor that came
-// with it, and refuses a memfd whose size is not sealed.
+// with it.
+//
+// The sender keeps the file, so Receive maps only a file whose size the
+// sender cannot shrink under the mapping (which would kill this process
+// with SIGBUS): a memfd sealed against shrinking (CreateAnonymous,
+// npshm.share_anonymous), or the very file the descriptor names (a named
+// segment in Dir(), or a .npy file at its path), which exposes this process
+// to no one but those who may write that name, as attaching by name does.
+// Anything else (an unsealed memfd, an O_TMPFILE or unlinked file, a file
+// passed off under another's name, a pipe, socket, directory or device) is
+// refused before mapping with an error wrapping ErrUnsafeFD, and every
+// descriptor the message carried is closed.
 func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, 64)
-	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	n, oobn, flags, _, err := conn.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return nil, fmt.Errorf("receive: %w", err)
 	}
@@ -87,6 +100,10 @@ func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 		return nil, fmt.Errorf("receive: message carries no file descriptor")
 	}
 	f, err := fdFrom(oob[:oobn])
+	if err == nil && flags&syscall.MSG_CTRUNC != 0 { // more descriptors than fit: the kernel closed the rest
+		f.Close()
+		err = fmt.Errorf("want one file descriptor in the message, got more")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("receive: %w", err)
 	}
@@ -104,17 +121,13 @@ func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 		f.Close()
 		return nil, fmt.Errorf("receive: %w", err)
 	}
-	if !sizeSealed(f) {
-		f.Close()
-		return nil, fmt.Errorf("receive: memfd is not sealed against shrinking; a peer could truncate it under us")
-	}
-	st, err := f.Stat()
+	size, path, err := checkReceived(f, d)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("receive: %w", err)
 	}
-	seg := &Segment{name: d.Name, mode: mode, file: f}
-	if seg.data, err = mapFile(f, st.Size(), mode); err != nil {
+	seg := newSegment(d.Name, path, mode, false, f)
+	if seg.data, err = mapFile(f, size, mode); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("receive: %w", err)
 	}
@@ -129,11 +142,60 @@ func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 	return a, nil
 }
 
+// receivedPath is the file a received descriptor names: "" for an
+// anonymous array or a name that is not valid.
+func receivedPath(d Descriptor) string {
+	if d.Path != "" {
+		return d.Path
+	}
+	if clean, err := CleanName(d.Name); err == nil && !d.Anonymous {
+		return segmentPath(clean)
+	}
+	return ""
+}
+
+// checkReceived returns the size of f, received with descriptor d, if it is
+// safe to map (see Receive), else an error wrapping ErrUnsafeFD; and the
+// path of the file if f is the file d names ("" for an anonymous array).
+func checkReceived(f *os.File, d Descriptor) (size int64, path string, err error) {
+	st, err := statOf(f)
+	if err != nil {
+		return 0, "", err
+	}
+	if st.kind != "" {
+		if st.kind == "a FIFO" {
+			st.kind = "a pipe or FIFO"
+		}
+		return 0, "", fmt.Errorf("%w: it is %s, not a regular file", ErrUnsafeFD, st.kind)
+	}
+	named := receivedPath(d)
+	isNamed := false
+	if named != "" {
+		at, err := lstatState(named)
+		isNamed = err == nil && st.linked && at.same(st)
+	}
+	const why = "its sender could shrink it under the mapping"
+	switch {
+	case isNamed:
+		return st.size, named, nil
+	case sealedAgainstShrink(f):
+		return st.size, "", nil
+	case named != "":
+		return 0, "", fmt.Errorf("%w: it is not the segment %q its descriptor names, nor sealed against shrinking: %s",
+			ErrUnsafeFD, cmp.Or(d.Path, d.Name), why)
+	case !st.linked:
+		return 0, "", fmt.Errorf("%w: it is not sealed against shrinking and has no name (an unsealed memfd, "+
+			"an O_TMPFILE or an unlinked file): %s", ErrUnsafeFD, why)
+	}
+	return 0, "", fmt.Errorf("%w: it is not sealed against shrinking and its descriptor names no segment: %s",
+		ErrUnsafeFD, why)
+}
+
 func label(a *Array) string {
 	if a.Anonymous() {
 		return "anonymous array"
 	}
-	return fmt.Sprintf("%q", a.seg.name)
+	return fmt.Sprintf("%q", a.seg.Name())
 }
 
 func errClosedArray(a *Array) error { return fmt.Errorf("%s: %w", label(a), os.ErrClosed) }

@@ -61,7 +61,7 @@ func CreateFile(path string, h npy.Header) (*Array, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	seg := &Segment{name: path, path: path, mode: ReadWrite, created: true, file: f}
+	seg := newSegment(path, path, ReadWrite, true, f)
 	if err := reserve(f, size); err != nil {
 		seg.discard()
 		return nil, fmt.Errorf("create %s: %w", path, err)
@@ -113,14 +113,16 @@ func OpenArray(name string, mode Mode) (*Array, error) {
 	a, err := newArray(seg)
 	if err != nil {
 		seg.Close()
-		return nil, fmt.Errorf("open array %q: %w", seg.name, err)
+		return nil, fmt.Errorf("open array %q: %w", seg.Name(), err)
 	}
 	return a, nil
 }
 
-// OpenFile maps a .npy file in place, as np.load(path, mmap_mode) does.
+// OpenFile maps a .npy file in place, as np.load(path, mmap_mode) does. A
+// symbolic link at path is followed (a segment name's is not); a FIFO,
+// directory or device is refused with ErrNotRegular.
 func OpenFile(path string, mode Mode) (*Array, error) {
-	seg, err := openPath(path, path, mode)
+	seg, err := openPath(path, path, mode, true)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -193,7 +195,7 @@ func (a *Array) Len() int {
 }
 
 // Name is the segment's name (the path, for a file).
-func (a *Array) Name() string { return a.seg.name }
+func (a *Array) Name() string { return a.seg.Name() }
 
 // Segment is the mapping behind the array.
 func (a *Array) Segment() *Segment { return a.seg }
@@ -221,8 +223,9 @@ func (a *Array) Image() []byte {
 
 // Descriptor describes the array for another process.
 func (a *Array) Descriptor() Descriptor {
+	id := a.seg.id.Load() // name and path from the same publish
 	d := Descriptor{
-		Name:         a.seg.name,
+		Name:         id.name,
 		DType:        a.header.DType,
 		Shape:        a.Shape(),
 		FortranOrder: a.header.FortranOrder,
@@ -234,10 +237,10 @@ func (a *Array) Descriptor() Descriptor {
 		d.Size = int64(len(b))
 	}
 	switch {
-	case a.seg.path == "":
+	case id.path == "":
 		d.Anonymous = true
-	case a.seg.path != segmentPath(a.seg.name):
-		d.Path = a.seg.path
+	case id.path != segmentPath(id.name):
+		d.Path = id.path
 	}
 	return d
 }
@@ -252,7 +255,7 @@ func (a *Array) Unlink() error { return a.seg.Unlink() }
 // checkOpen returns os.ErrClosed after Close.
 func (a *Array) checkOpen() error {
 	if a.seg.Bytes() == nil {
-		return fmt.Errorf("array %q: %w", a.seg.name, os.ErrClosed)
+		return fmt.Errorf("array %q: %w", a.seg.Name(), os.ErrClosed)
 	}
 	return nil
 }

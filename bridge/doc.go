@@ -39,4 +39,15 @@
 // keep using it, and the memory returns to the system when the last of them
 // closes or exits. A segment that nobody unlinks stays in /dev/shm until
 // reboot; that is what `npshm rm` and `npshm gc` are for.
+//
+// # What others can do to you
+//
+// Opening a name never follows a symbolic link and never blocks: a link, a
+// FIFO, a directory or a device under a segment's name is an error wrapping
+// ErrNotRegular. A file received from a peer (Receive) is mapped only if its
+// sender cannot shrink it under the mapping: a memfd sealed against
+// shrinking, or the very file its descriptor names; anything else wraps
+// ErrUnsafeFD. Whoever may write a named segment (its owner, and root: it
+// is made 0600) can still truncate it under every mapping, which faults
+// with SIGBUS, as with any shared file; anonymous arrays cannot shrink.
 package bridge

@@ -10,6 +10,19 @@ var (
 	// NUL or ".."; or, for a new or published segment, one beginning with
 	// ".npshm-tmp-" (npshm's temporaries, which gc removes).
 	ErrInvalidName = errors.New("invalid segment name")
+	// ErrNotRegular: a segment name (or .npy path) that is not a regular
+	// file: a FIFO, a directory, a device, a socket, or a symbolic link,
+	// which opening never follows. The error says which.
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrUnsafeFD: a file descriptor received from a peer (Receive) that is
+	// unsafe to map: not a regular file, or one whose sender could shrink it
+	// under the mapping, being neither sealed against shrinking (a memfd
+	// from CreateAnonymous) nor the very file its descriptor names. It is
+	// refused before mapping.
+	ErrUnsafeFD = errors.New("unsafe file descriptor")
+	// ErrReplaced: the name was republished (replaced by a new file) each
+	// time it was opened, for longer than an open waits. Try again.
+	ErrReplaced = errors.New("segment replaced while opening")
 	// ErrInvalidSize: a segment size that is zero, negative or too large.
 	ErrInvalidSize = errors.New("invalid segment size")
 	// ErrNoSpace: the shared-memory filesystem (or the file's) has no room

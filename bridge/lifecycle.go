@@ -205,19 +205,20 @@ func (a *Array) publish(name string, exclusive bool) error {
 	if err := setXattr(s.file, xattrPersistent, "1"); err != nil {
 		return fmt.Errorf("publish %q: %w", clean, err)
 	}
-	if clean == s.name {
+	id := s.id.Load()
+	if clean == id.name {
 		return nil
 	}
 	dest := segmentPath(clean)
 	if exclusive {
-		err = renameNoReplace(s.path, dest)
+		err = renameNoReplace(id.path, dest)
 	} else {
-		err = os.Rename(s.path, dest)
+		err = os.Rename(id.path, dest)
 	}
 	if err != nil {
 		return fmt.Errorf("publish %q: %w", clean, unwrapPath(err))
 	}
-	s.name, s.path = clean, dest
+	s.setID(clean, dest)
 	return nil
 }
 
@@ -308,7 +309,7 @@ func List() ([]Entry, error) {
 }
 
 func readHeaderFile(path string) (npy.Header, error) {
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, false)
 	if err != nil {
 		return npy.Header{}, err
 	}
@@ -383,9 +384,9 @@ func GC(dryRun bool) ([]Removed, error) {
 // lock across the unlink so no opener slips in between.
 func reclaim(e Entry, dryRun bool) (*Removed, error) {
 	path := segmentPath(e.Name)
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, false)
 	if err != nil {
-		return nil, nil // gone already
+		return nil, nil // gone already, or no longer a regular file
 	}
 	defer f.Close()
 	free, err := tryLockExclusive(f)

@@ -52,9 +52,9 @@ func (p *Pool) CreateArray(h npy.Header) (*Array, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		name := NewName()
-		err := renameNoReplace(seg.path, segmentPath(name))
+		err := renameNoReplace(seg.Path(), segmentPath(name))
 		if err == nil {
-			seg.name, seg.path = name, segmentPath(name)
+			seg.setID(name, segmentPath(name))
 			break
 		}
 		if !errors.Is(err, os.ErrExist) || attempt == 100 {
@@ -72,19 +72,20 @@ func (p *Pool) CreateArray(h npy.Header) (*Array, error) {
 // whether the segment was kept.
 func (p *Pool) Put(a *Array) bool {
 	s := a.seg
-	if !s.created || s.path == "" || !p.reusable(s) {
+	path := s.Path()
+	if !s.created || path == "" || !p.reusable(s) {
 		s.Close()
-		if s.created && s.path != "" {
-			os.Remove(s.path)
+		if s.created && path != "" {
+			os.Remove(path)
 		}
 		return false
 	}
 	tmp := segmentPath(tempName())
-	if err := os.Rename(s.path, tmp); err != nil {
+	if err := os.Rename(path, tmp); err != nil {
 		s.discard()
 		return false
 	}
-	s.name, s.path = tmp[len(Dir())+1:], tmp
+	s.setID(tmp[len(Dir())+1:], tmp)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.max <= 0 {
@@ -107,8 +108,7 @@ func (p *Pool) reusable(s *Segment) bool {
 	if s.file == nil {
 		return false
 	}
-	_, _, linked := linkedSize(s.file)
-	if !linked {
+	if st, err := statOf(s.file); err != nil || !st.linked {
 		return false
 	}
 	alone, _ := tryLockExclusive(s.file) // converts our shared lock, if nobody else holds one

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Mode says how a segment is mapped.
@@ -30,13 +32,14 @@ const (
 // the last mapping closes. Close does not unlink, and a segment outlives the
 // process that made it until it is unlinked.
 //
-// A Segment is safe for concurrent use. Slices from Bytes, and views made
-// from them, must not be used after Close: the memory is unmapped then. A
+// A Segment is safe for concurrent use: its name and path change only
+// together, atomically, when it is published under a new name. Slices from
+// Bytes, and views made from them, must not be used after Close: the memory
+// is unmapped then. A
 // forgotten Segment is not unmapped by the garbage collector, because views
 // into it are invisible to the collector and would fault.
 type Segment struct {
-	name    string // without a leading slash; the path for file-backed segments
-	path    string
+	id      atomic.Pointer[segmentID] // replaced whole by publish and Pool, read without the lock
 	mode    Mode
 	created bool
 
@@ -44,6 +47,18 @@ type Segment struct {
 	file *os.File
 	data []byte
 }
+
+// segmentID is a segment's identity: its name (without a leading slash; the
+// path for file-backed segments) and the file behind it ("" if anonymous).
+type segmentID struct{ name, path string }
+
+func newSegment(name, path string, mode Mode, created bool, f *os.File) *Segment {
+	s := &Segment{mode: mode, created: created, file: f}
+	s.setID(name, path)
+	return s
+}
+
+func (s *Segment) setID(name, path string) { s.id.Store(&segmentID{name, path}) }
 
 // CreateSegment creates a new segment of size bytes, zero-filled, with
 // O_CREAT|O_EXCL and mode 0600, and maps it read-write. An empty name picks
@@ -73,7 +88,7 @@ func createSegment(name string, size int64) (*Segment, error) {
 	}
 	if err := s.mapPopulated(size); err != nil {
 		s.discard()
-		return nil, fmt.Errorf("create segment %q: %w", s.name, noSpaceAt(err, filepath.Dir(s.path), size))
+		return nil, fmt.Errorf("create segment %q: %w", s.Name(), noSpaceAt(err, filepath.Dir(s.Path()), size))
 	}
 	return s, nil
 }
@@ -108,7 +123,7 @@ func createNamed(name string, create func(path string) (*os.File, error)) (*Segm
 		if err != nil {
 			return nil, fmt.Errorf("create segment %q: %w", clean, err)
 		}
-		return &Segment{name: clean, path: path, mode: ReadWrite, created: true, file: f}, nil
+		return newSegment(clean, path, ReadWrite, true, f), nil
 	}
 }
 
@@ -165,62 +180,97 @@ type notFound struct{ dir string }
 func (e notFound) Error() string        { return "no such segment in " + e.dir }
 func (e notFound) Is(target error) bool { return target == os.ErrNotExist }
 
+// notRegular is a name that is not a regular file; errors.Is(err,
+// ErrNotRegular) holds.
+type notRegular struct{ kind string }
+
+func (e notRegular) Error() string        { return "is " + e.kind + ", not a regular file" }
+func (e notRegular) Is(target error) bool { return target == ErrNotRegular }
+
+// fileState is what the kernel says of a file (statOf, lstatState).
+type fileState struct {
+	kind     string // "" for a regular file, else what it is: "a FIFO", ...
+	size     int64
+	linked   bool // it has a name (a link count above zero)
+	dev, ino uint64
+}
+
+// same reports whether two states are of the same file.
+func (a fileState) same(b fileState) bool { return a.dev == b.dev && a.ino == b.ino }
+
 // OpenSegment maps an existing segment in full. A missing name wraps
-// os.ErrNotExist.
+// os.ErrNotExist; a name that is a symbolic link (never followed), a FIFO,
+// a directory or a device wraps ErrNotRegular. Opening never blocks.
 func OpenSegment(name string, mode Mode) (*Segment, error) {
 	clean, err := CleanName(name)
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
-	s, err := openPath(clean, segmentPath(clean), mode)
+	s, err := openPath(clean, segmentPath(clean), mode, false)
 	if err != nil {
 		return nil, fmt.Errorf("open segment %q: %w", clean, err)
 	}
 	return s, nil
 }
 
-func openPath(name, path string, mode Mode) (*Segment, error) {
+// replacedWait bounds how long an open keeps looking again at a name that
+// is republished each time it opens it.
+var replacedWait = 2 * time.Second
+
+// openPath opens and maps path in full; follow says whether a symbolic link
+// there is followed (see openFile).
+func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
 	flag := os.O_RDONLY
 	if mode == ReadWrite {
 		flag = os.O_RDWR
 	}
-	for attempt := 0; attempt < 3; attempt++ {
-		f, err := openFile(path, flag)
+	var replacedSince time.Time
+	for {
+		f, err := openFile(path, flag, follow)
 		if err != nil {
 			return nil, unwrapPath(err)
 		}
 		// Hold the segment (a shared flock, released on Close or exit), then
 		// make sure it still has its name: gc may have removed it, or a
-		// republish replaced it, while we waited for the lock.
+		// republish replaced it, while we opened and locked it. Then look
+		// again: the name holds the new array, or is gone (not found). A
+		// name republished without pause can replace each file we open;
+		// that is retried for replacedWait, not reported as missing.
 		if err := lockShared(f); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("flock: %w", err)
 		}
-		size, regular, linked := linkedSize(f)
-		switch {
-		case !linked:
-			f.Close()
-			continue // look again: the name may now hold a new array
-		case !regular:
-			f.Close()
-			return nil, fmt.Errorf("not a regular file")
-		}
-		data, err := mapFile(f, size, mode)
+		st, err := statOf(f)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
-		return &Segment{name: name, path: path, mode: mode, file: f, data: data}, nil
+		if !st.linked {
+			f.Close()
+			if replacedSince.IsZero() {
+				replacedSince = time.Now()
+			} else if time.Since(replacedSince) > replacedWait {
+				return nil, fmt.Errorf("%w: replaced by a new file at every open for %v", ErrReplaced, replacedWait)
+			}
+			continue
+		}
+		data, err := mapFile(f, st.size, mode)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		s := newSegment(name, path, mode, false, f)
+		s.data = data
+		return s, nil
 	}
-	return nil, notFound{filepath.Dir(path)}
 }
 
 // Name is the segment's name without a leading slash, as Python's
 // SharedMemory.name reports it (the path, for a file-backed segment).
-func (s *Segment) Name() string { return s.name }
+func (s *Segment) Name() string { return s.id.Load().name }
 
 // Path is the file behind the segment.
-func (s *Segment) Path() string { return s.path }
+func (s *Segment) Path() string { return s.id.Load().path }
 
 // Mode is how the segment is mapped.
 func (s *Segment) Mode() Mode { return s.mode }
@@ -249,7 +299,7 @@ func (s *Segment) Close() error {
 	}
 	s.data, s.file = nil, nil
 	if err != nil {
-		return fmt.Errorf("close segment %q: %w", s.name, err)
+		return fmt.Errorf("close segment %q: %w", s.Name(), err)
 	}
 	return nil
 }
@@ -257,11 +307,14 @@ func (s *Segment) Close() error {
 // Unlink removes the segment's name; processes that have it mapped keep
 // their mapping until they close it. Call it once, from the owner.
 func (s *Segment) Unlink() error {
-	if s.path == "" {
+	s.mu.Lock() // not while a publish renames it
+	defer s.mu.Unlock()
+	id := s.id.Load()
+	if id.path == "" {
 		return nil // anonymous: nothing to unlink
 	}
-	if err := os.Remove(s.path); err != nil {
-		return fmt.Errorf("unlink segment %q: %w", s.name, unwrapPath(err))
+	if err := os.Remove(id.path); err != nil {
+		return fmt.Errorf("unlink segment %q: %w", id.name, unwrapPath(err))
 	}
 	return nil
 }
@@ -269,8 +322,8 @@ func (s *Segment) Unlink() error {
 // discard closes and removes a segment this call just created.
 func (s *Segment) discard() {
 	s.Close()
-	if s.path != "" {
-		os.Remove(s.path)
+	if path := s.Path(); path != "" {
+		os.Remove(path)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -91,41 +90,122 @@ func tryLockExclusive(f *os.File) (bool, error) {
 	return err == nil, err
 }
 
-// openFile opens an existing file for mapping. Unlike os.OpenFile it does
-// not offer the descriptor to the runtime's poller (a wasted syscall for a
-// regular file, on the attach path).
-func openFile(path string, flag int) (*os.File, error) {
+// openFile opens an existing segment (or .npy) file for the library; every
+// open of a file that may already exist goes through it. It refuses what is
+// not a regular file with an error wrapping ErrNotRegular that names what it
+// is, and never blocks to do so (O_NONBLOCK: opening a FIFO returns at once
+// instead of waiting for a writer; on a regular file the flag does nothing).
+//
+// A segment is opened with follow false (O_NOFOLLOW): a symbolic link as the
+// last component, the segment name, which anyone who may write the
+// directory controls, is refused, so a link planted in /dev/shm cannot make
+// us open, map or echo another file. Directories above it are trusted, as
+// $NPSHM_DIR is. A .npy path the caller chose (OpenFile) is followed, as
+// np.load follows it: naming the target directly gives no less access.
+//
+// Unlike os.OpenFile it does not offer the descriptor to the runtime's
+// poller (a wasted syscall for a regular file, on the attach path).
+func openFile(path string, flag int, follow bool) (*os.File, error) {
+	flag |= unix.O_CLOEXEC | unix.O_NONBLOCK
+	if !follow {
+		flag |= unix.O_NOFOLLOW
+	}
 	for {
-		fd, err := unix.Open(path, flag|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(path, flag, 0)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+			return nil, &os.PathError{Op: "open", Path: path, Err: whyNotOpened(path, err)}
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			unix.Close(fd)
+			return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+		}
+		if kind := fileKind(st.Mode); kind != "" {
+			unix.Close(fd)
+			return nil, notRegular{kind}
 		}
 		return os.NewFile(uintptr(fd), path), nil
 	}
 }
 
-// linkedSize returns f's size, whether it is a regular file, and whether it
-// still has a name: gc's unlink, or a republish renaming a new array over
-// the name, leaves the file we opened with no links.
-func linkedSize(f *os.File) (size int64, regular, linked bool) {
-	var st unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &st) != nil {
-		return 0, false, false
+// whyNotOpened turns the errors open gives for what is not a regular file
+// (ELOOP for a link under O_NOFOLLOW, EISDIR, ENXIO for a socket, ...) into
+// notRegular naming it; other errors are returned as they are.
+func whyNotOpened(path string, err error) error {
+	switch err {
+	case unix.ELOOP, unix.EISDIR, unix.ENXIO, unix.ENODEV, unix.EOPNOTSUPP:
+		var st unix.Stat_t
+		if unix.Lstat(path, &st) == nil {
+			if kind := fileKind(st.Mode); kind != "" {
+				return notRegular{kind}
+			}
+		}
 	}
-	return st.Size, st.Mode&unix.S_IFMT == unix.S_IFREG, st.Nlink > 0
+	return err
+}
+
+// fileKind is "" for a regular file, else what the file is, for messages.
+func fileKind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return ""
+	case unix.S_IFLNK:
+		return "a symbolic link"
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR:
+		return "a character device"
+	case unix.S_IFBLK:
+		return "a block device"
+	}
+	return fmt.Sprintf("of unknown type %#o", mode&unix.S_IFMT)
+}
+
+// statOf is what fstat says of an open file. gc's unlink, or a republish
+// renaming a new array over the name, leaves a file we opened unlinked.
+func statOf(f *os.File) (fileState, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fileState{}, err
+	}
+	return stateFrom(&st), nil
+}
+
+// lstatState is what lstat says of path (a link is not followed).
+func lstatState(path string) (fileState, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return fileState{}, err
+	}
+	return stateFrom(&st), nil
+}
+
+func stateFrom(st *unix.Stat_t) fileState {
+	return fileState{kind: fileKind(st.Mode), size: st.Size, linked: st.Nlink > 0, dev: uint64(st.Dev), ino: st.Ino}
+}
+
+// sealedAgainstShrink reports whether f carries F_SEAL_SHRINK (a memfd made
+// by CreateAnonymous or npshm.share_anonymous): no process can then make it
+// shorter, so no mapping of it can fault. Files that take no seals say no.
+func sealedAgainstShrink(f *os.File) bool {
+	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
+	return err == nil && seals&unix.F_SEAL_SHRINK != 0
 }
 
 // sameFile reports whether path still names the file open as f (gc checks
-// this while it holds the exclusive lock, just before unlinking).
+// this while it holds the exclusive lock, just before unlinking). A link at
+// path is not followed: it is not the file.
 func sameFile(f *os.File, path string) bool {
-	var a, b unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &a) != nil || unix.Stat(path, &b) != nil {
-		return false
-	}
-	return a.Dev == b.Dev && a.Ino == b.Ino
+	a, err1 := statOf(f)
+	b, err2 := lstatState(path)
+	return err1 == nil && err2 == nil && a.same(b)
 }
 
 // setXattr sets a user attribute; filesystems without xattrs are ignored
@@ -141,7 +221,7 @@ func setXattr(f *os.File, key, value string) error {
 // getXattr reads a user attribute of path; missing is ("", nil).
 func getXattr(path, key string) (string, error) {
 	buf := make([]byte, 256)
-	n, err := unix.Getxattr(path, key, buf)
+	n, err := unix.Lgetxattr(path, key, buf) // a link is not the segment: not followed
 	switch {
 	case errors.Is(err, unix.ENODATA), errors.Is(err, unix.ENOTSUP), errors.Is(err, unix.EOPNOTSUPP):
 		return "", nil
@@ -170,19 +250,6 @@ func memfd(name string) (*os.File, error) {
 func sealSize(f *os.File) error {
 	_, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW)
 	return err
-}
-
-// sizeSealed reports whether f's size cannot change under a mapping: true
-// for a memfd sealed against shrinking, false for an unsealed memfd. Named
-// files report true: anyone with the name could truncate them, which is the
-// same exposure as attaching by name.
-func sizeSealed(f *os.File) bool {
-	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
-	if err != nil || !strings.HasPrefix(target, "/memfd:") {
-		return true
-	}
-	seals, err := unix.FcntlInt(f.Fd(), unix.F_GET_SEALS, 0)
-	return err == nil && seals&unix.F_SEAL_SHRINK != 0
 }
 
 // rightsFor and fdFrom wrap SCM_RIGHTS control messages.

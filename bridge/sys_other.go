@@ -21,14 +21,15 @@ func isNoSpace(error) bool                          { return false }
 func lockShared(*os.File) error                     { return errUnsupported }
 func tryLockExclusive(*os.File) (bool, error)       { return false, errUnsupported }
 func sameFile(*os.File, string) bool                { return false }
-func openFile(string, int) (*os.File, error)        { return nil, errUnsupported }
-func linkedSize(*os.File) (int64, bool, bool)       { return 0, false, false }
+func openFile(string, int, bool) (*os.File, error)  { return nil, errUnsupported }
+func statOf(*os.File) (fileState, error)            { return fileState{}, errUnsupported }
+func lstatState(string) (fileState, error)          { return fileState{}, errUnsupported }
+func sealedAgainstShrink(*os.File) bool             { return false }
 func setXattr(*os.File, string, string) error       { return nil }
 func getXattr(string, string) (string, error)       { return "", nil }
 func renameNoReplace(string, string) error          { return errUnsupported }
 func memfd(string) (*os.File, error)                { return nil, errUnsupported }
 func sealSize(*os.File) error                       { return errUnsupported }
-func sizeSealed(*os.File) bool                      { return false }
 func rightsFor(*os.File) []byte                     { return nil }
 func fdFrom([]byte) (*os.File, error)               { return nil, errUnsupported }
 func inodeOf(os.FileInfo) uint64                    { return 0 }

@@ -64,7 +64,7 @@ func View[T Elem](a *Array) ([]T, error) {
 	want, have := DTypeOf[T](), a.header.DType
 	if have.IsStructured() || have.Kind != want.Kind || have.Size != want.Size || (have.Order != '|' && have.Order != npy.NativeOrder()) {
 		return nil, fmt.Errorf("view %q as []%s: %w: array is %s, want %s",
-			a.seg.name, reflect.TypeFor[T](), ErrDType, have, want)
+			a.seg.Name(), reflect.TypeFor[T](), ErrDType, have, want)
 	}
 	if err := a.checkOpen(); err != nil {
 		return nil, err
@@ -75,7 +75,7 @@ func View[T Elem](a *Array) ([]T, error) {
 	}
 	p := unsafe.Pointer(unsafe.SliceData(data))
 	if uintptr(p)%unsafe.Alignof(*new(T)) != 0 {
-		return nil, fmt.Errorf("view %q: data offset %d is not aligned for %s", a.seg.name, a.header.DataOffset, want)
+		return nil, fmt.Errorf("view %q: data offset %d is not aligned for %s", a.seg.Name(), a.header.DataOffset, want)
 	}
 	return unsafe.Slice((*T)(p), len(data)/want.Size), nil
 }

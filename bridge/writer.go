@@ -46,22 +46,22 @@ func CreateArrayWriter(name string, h npy.Header) (*ArrayWriter, error) {
 	w := &ArrayWriter{seg: seg, header: encodedHeader(h, hdr), hlen: int64(len(hdr)), nbytes: nbytes}
 	if err := w.write(hdr, 0); err != nil {
 		seg.discard()
-		return nil, fmt.Errorf("create array %q: %w", seg.name, err)
+		return nil, fmt.Errorf("create array %q: %w", seg.Name(), err)
 	}
 	return w, nil
 }
 
 // Name is the segment's name.
-func (w *ArrayWriter) Name() string { return w.seg.name }
+func (w *ArrayWriter) Name() string { return w.seg.Name() }
 
 // Write writes p at offset off of the array's data. It is safe for
 // concurrent use (on different ranges).
 func (w *ArrayWriter) Write(p []byte, off int64) error {
 	if off < 0 || off > w.nbytes || int64(len(p)) > w.nbytes-off {
-		return fmt.Errorf("write array %q: %w: %d bytes at %d of %d", w.seg.name, io.ErrShortWrite, len(p), off, w.nbytes)
+		return fmt.Errorf("write array %q: %w: %d bytes at %d of %d", w.seg.Name(), io.ErrShortWrite, len(p), off, w.nbytes)
 	}
 	if err := w.write(p, w.hlen+off); err != nil {
-		return fmt.Errorf("write array %q: %w", w.seg.name, err)
+		return fmt.Errorf("write array %q: %w", w.seg.Name(), err)
 	}
 	w.written.Add(int64(len(p)))
 	return nil
@@ -69,7 +69,7 @@ func (w *ArrayWriter) Write(p []byte, off int64) error {
 
 func (w *ArrayWriter) write(p []byte, off int64) error {
 	_, err := w.seg.file.WriteAt(p, off)
-	return noSpaceAt(err, filepath.Dir(w.seg.path), w.hlen+w.nbytes)
+	return noSpaceAt(err, filepath.Dir(w.seg.Path()), w.hlen+w.nbytes)
 }
 
 // Finish allocates whatever was not written (so that no later access can
@@ -82,13 +82,13 @@ func (w *ArrayWriter) Finish() (*Array, error) {
 	if w.written.Load() != w.nbytes { // else every byte, so every page, is allocated
 		if err := reserve(w.seg.file, size); err != nil {
 			w.Discard()
-			return nil, fmt.Errorf("finish array %q: %w", w.seg.name, noSpaceAt(err, filepath.Dir(w.seg.path), size))
+			return nil, fmt.Errorf("finish array %q: %w", w.seg.Name(), noSpaceAt(err, filepath.Dir(w.seg.Path()), size))
 		}
 	}
 	data, err := mapFile(w.seg.file, size, ReadWrite)
 	if err != nil {
 		w.Discard()
-		return nil, fmt.Errorf("finish array %q: %w", w.seg.name, err)
+		return nil, fmt.Errorf("finish array %q: %w", w.seg.Name(), err)
 	}
 	w.seg.data = data
 	return &Array{seg: w.seg, header: w.header, nbytes: w.nbytes}, nil

@@ -26,11 +26,14 @@ from ._format import SegmentError, encode_header, header_length, parse_header
 from ._segment import (
     TEMP_PREFIX,
     XATTR_PERSISTENT,
+    UnsafeFDError,
     check_fits,
     check_new_name,
+    check_received,
     clean_name,
     create_map,
     missing_dir,
+    open_file,
     open_map,
     reserve_map,
     segment_path,
@@ -42,6 +45,7 @@ from ._segment import (
 __all__ = [
     "attach", "share", "create", "Shared", "SegmentError", "shm_dir",
     "publish", "get", "names", "attach_lines", "share_anonymous", "send", "recv",
+    "UnsafeFDError",
 ]
 __version__ = "0.1.0"
 
@@ -153,6 +157,10 @@ def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndar
     Raises FileNotFoundError if there is no such segment, SegmentError (a
     ValueError) if it does not hold a usable .npy image or does not match
     the descriptor.
+
+    A name that is a symbolic link (never followed), a FIFO, a directory or
+    a device raises SegmentError at once; a descriptor's "path" is followed,
+    as np.load follows it.
     """
     if type(target) is str and target[:1] not in ("{", " ", ""):  # the common case: a name
         name = clean_name(target)
@@ -160,7 +168,7 @@ def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndar
     else:
         path, label, desc = _resolve(target)
         label = repr(label) if desc is None else label
-    mm, head = open_map(path, label, writable)
+    mm, head = open_map(path, label, writable, follow=desc is not None and bool(desc.get("path")))
     hdr = _header_of(mm, label, head)  # on error the unreferenced mapping is freed
     if desc is not None:
         _check_descriptor(desc, hdr, label)
@@ -415,11 +423,16 @@ def names() -> List[str]:
         if n.startswith(TEMP_PREFIX):
             continue
         try:
-            with open(os.path.join(d, n), "rb") as f:
-                if f.read(6) == b"\x93NUMPY":
-                    out.append(n)
+            fd, _ = open_file(os.path.join(d, n), repr(n))  # never blocks on a FIFO, never follows a link
+        except (OSError, SegmentError):
+            continue
+        try:
+            if os.pread(fd, 6, 0) == b"\x93NUMPY":
+                out.append(n)
         except OSError:
             pass
+        finally:
+            os.close(fd)
     return out
 
 
@@ -483,7 +496,7 @@ def send(sock: socket.socket, obj) -> None:
         if obj._fd is not None:
             fd, owned = obj._fd, False
         elif obj._path is not None:
-            fd, owned = os.open(obj._path, os.O_RDONLY), True
+            fd, owned = open_file(obj._path, repr(obj._name))[0], True
         else:
             raise ValueError("cannot send a closed array")
         line = json.dumps(obj.descriptor, separators=(",", ":")) + "\n"
@@ -500,45 +513,42 @@ def send(sock: socket.socket, obj) -> None:
         s.close()
 
 
-def _size_sealed(fd: int) -> bool:
-    """False for a memfd whose size is not sealed (its sender could truncate
-    it under our mapping: SIGBUS). Named files pass: anyone with the name
-    could truncate them, the same exposure as attaching by name."""
-    try:
-        if not os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"):
-            return True
-        return bool(fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK)
-    except OSError:
-        return False
-
-
 def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
     """Receive one array sent with send() (or Go's bridge.Send): a zero-copy
     view of the sender's memory, read-only unless writable=True. Raises
-    EOFError when the peer closed the socket."""
-    msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+    EOFError when the peer closed the socket.
+
+    The sender keeps the file, so only a file it cannot shrink under the
+    mapping (which would kill this process with SIGBUS) is mapped: a memfd
+    sealed against shrinking (share_anonymous, Go's CreateAnonymous), or the
+    very file the descriptor names (a named segment, or a .npy file by
+    path), the same exposure as attaching by name. Anything else (an
+    unsealed memfd, an O_TMPFILE or unlinked file, a file passed off under
+    another's name, a pipe, socket, directory or device) raises
+    UnsafeFDError before mapping; every descriptor received is closed."""
+    msg, fds, flags, _ = socket.recv_fds(sock, 1 << 16, 4)
     if not fds:
         if not msg:
             raise EOFError("peer closed the socket")
         raise ValueError("message carries no file descriptor")
-    for extra in fds[1:]:
-        os.close(extra)
     fd = fds[0]
     try:
+        if len(fds) > 1 or flags & socket.MSG_CTRUNC:
+            or_more = " or more" if flags & socket.MSG_CTRUNC else ""
+            raise ValueError(f"want one file descriptor in the message, got {len(fds)}{or_more}")
         while not msg.endswith(b"\n"):  # a stream socket may split the line
             more = sock.recv(1 << 16)
             if not more:
                 raise ValueError("descriptor line cut short")
             msg += more
         desc = json.loads(msg)
-        if not _size_sealed(fd):
-            raise ValueError("received memfd is not sealed against shrinking; a peer could truncate it under us")
-        size = os.fstat(fd).st_size
+        size = check_received(fd, desc)
         if size == 0:
             raise SegmentError("received segment is empty")
         mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
     finally:
-        os.close(fd)
+        for f in fds:
+            os.close(f)
     label = "received array" if not desc.get("name") else repr(desc["name"])
     hdr = _header_of(mm, label)
     _check_descriptor(desc, hdr, label)

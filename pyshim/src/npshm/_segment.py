@@ -11,6 +11,11 @@ import fcntl
 import mmap
 import os
 import secrets
+import stat
+import time
+from typing import Any, Mapping, Tuple
+
+from ._format import SegmentError
 
 DEFAULT_DIR = "/dev/shm"
 MAX_NAME_LEN = 255
@@ -54,6 +59,101 @@ def temp_name() -> str:
     return f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
 
 
+class UnsafeFDError(SegmentError):
+    """A file descriptor received from a peer (recv) that is unsafe to map:
+    not a regular file, or one whose sender could shrink it under the
+    mapping (SIGBUS), being neither sealed against shrinking (a memfd from
+    share_anonymous or Go's CreateAnonymous) nor the very file its
+    descriptor names. It is refused before mapping."""
+
+
+def _kind(mode: int) -> str:
+    """'' for a regular file, else what the file is, for messages."""
+    for test, kind in ((stat.S_ISREG, ""), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return kind
+    return f"of unknown type {stat.S_IFMT(mode):#o}"
+
+
+def open_file(path: str, what: str, writable: bool = False, follow: bool = False) -> Tuple[int, os.stat_result]:
+    """Open an existing segment (or .npy) file: the one way this package opens
+    a file that may already exist. Returns (fd, its fstat).
+
+    Refuses what is not a regular file with SegmentError naming what it is
+    ("is a FIFO, not a regular file"), and never blocks to do so (O_NONBLOCK:
+    opening a FIFO returns at once; on a regular file it does nothing). A
+    segment is opened with follow=False (O_NOFOLLOW): a symbolic link as the
+    last component, the segment name, which anyone who may write the
+    directory controls, is refused (the directories above are trusted, as
+    $NPSHM_DIR is). A .npy path from a descriptor is followed, as np.load
+    follows it. A missing file raises FileNotFoundError.
+    """
+    flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
+            try:
+                kind = _kind(os.lstat(path).st_mode)
+            except OSError:
+                kind = ""
+            if kind:
+                raise SegmentError(f"{what}: is {kind}, not a regular file") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        kind = _kind(st.st_mode)
+        if kind:
+            raise SegmentError(f"{what}: is {kind}, not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def check_received(fd: int, desc: Any) -> int:
+    """The size of a file received from a peer with descriptor `desc`, if it
+    is safe to map: a memfd sealed against shrinking, or the very file the
+    descriptor names (a segment by name, or a .npy file by path), which
+    exposes us to no one but those who may write that name, as attaching by
+    name does. Otherwise UnsafeFDError, raised before anything is mapped."""
+    st = os.fstat(fd)
+    kind = _kind(st.st_mode)
+    if kind:
+        raise UnsafeFDError(f"unsafe file descriptor: it is {'a pipe or FIFO' if kind == 'a FIFO' else kind}, "
+                            "not a regular file")
+    named = ""
+    if isinstance(desc, Mapping):
+        try:
+            if desc.get("path"):
+                named = str(desc["path"])
+            elif desc.get("name") and not desc.get("anonymous"):
+                named = segment_path(desc["name"])
+        except (TypeError, ValueError):
+            named = ""
+    if named and st.st_nlink > 0:
+        try:
+            at = os.lstat(named)
+            if (at.st_dev, at.st_ino) == (st.st_dev, st.st_ino):
+                return st.st_size
+        except OSError:
+            pass
+    try:
+        if fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK:
+            return st.st_size
+    except OSError:
+        pass  # a file that takes no seals
+    why = "its sender could shrink it under the mapping"
+    if named:
+        raise UnsafeFDError(f"unsafe file descriptor: it is not the segment {named!r} its descriptor names, "
+                            f"nor sealed against shrinking: {why}")
+    if st.st_nlink == 0:
+        raise UnsafeFDError("unsafe file descriptor: it is not sealed against shrinking and has no name "
+                            f"(an unsealed memfd, an O_TMPFILE or an unlinked file): {why}")
+    raise UnsafeFDError(f"unsafe file descriptor: it is not sealed against shrinking and its descriptor names "
+                        f"no segment: {why}")
 
 
 def shm_dir() -> str:
@@ -114,34 +214,48 @@ def segment_path(name: str) -> str:
     return os.path.join(shm_dir(), clean_name(name))
 
 
-def open_map(path: str, what: str, writable: bool):
+REPLACED_WAIT = 2.0  # seconds an open keeps following a name republished at every look
+
+
+def open_map(path: str, what: str, writable: bool, follow: bool = False):
     """Map a whole existing file, shared; read-only unless writable.
 
     Returns (mapping, first bytes): the header is read with pread before
     mapping, so attaching takes no page fault. The mapping holds a shared
     flock (through the mmap's own dup of the descriptor) for as long as it
     lives: that is how gc knows the segment is in use.
+
+    If the file opened lost its name before it was locked (gc removed it, or
+    a republish renamed a new array over it), the name is looked up again:
+    it holds the new array, or is gone (FileNotFoundError). A name
+    republished without pause may replace every file opened; that is
+    followed for REPLACED_WAIT seconds, then TimeoutError, never reported
+    as missing. follow: see open_file.
     """
-    for _ in range(3):
+    replaced_since = None
+    while True:
         try:
-            fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+            fd, _ = open_file(path, what, writable, follow)
         except FileNotFoundError:
             raise _not_found(what, path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             st = os.fstat(fd)
             if st.st_nlink == 0:
-                continue  # removed by gc, or replaced by a republish, while we waited: look again
+                now = time.monotonic()
+                if replaced_since is None:
+                    replaced_since = now
+                elif now - replaced_since > REPLACED_WAIT:
+                    raise TimeoutError(errno.ETIMEDOUT, f"segment {what} was replaced by a new file at every open "
+                                       f"for {REPLACED_WAIT:g} s (republished without pause); try again", path)
+                continue  # look again
             if st.st_size == 0:
-                from ._format import SegmentError
-
                 raise SegmentError(f"{what}: segment is empty")
             head = os.pread(fd, 4096, 0)
             access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
             return mmap.mmap(fd, st.st_size, access=access), head
         finally:
             os.close(fd)
-    raise _not_found(what, path)
 
 
 _POPULATE_MIN = 16 << 20  # below this, posix_fallocate is as fast
