@@ -34,9 +34,10 @@ type Options struct {
 	NDMin int
 	// Concat loads all files, in order, into one array.
 	Concat bool
-	// MaxLineBytes caps the memory for one line (0: DefaultMaxLineBytes).
-	// A line longer than this is an error wrapping ErrLineTooLong, naming
-	// file:line (np.loadtxt has no limit; it holds the line in memory).
+	// MaxLineBytes is the longest line Load reads, its line end not
+	// counted (0: DefaultMaxLineBytes); a longer one is a *ParseError
+	// wrapping ErrLineTooLong. It bounds the memory one line can take
+	// (np.loadtxt has no limit: it holds a line, however long, in memory).
 	MaxLineBytes int
 	// Progress, if set, is called about ten times a second while loading
 	// with the bytes read so far and the total: the files' sizes (.gz
@@ -149,7 +150,11 @@ func Load(paths []string, o Options) ([]*bridge.Array, error) {
 	if maxLine == 0 {
 		maxLine = DefaultMaxLineBytes
 	}
-	r := &reader{ld: ld, maxLine: maxLine, target: min(chunkSize, max(4096, maxBuffer/max(perField, 1))), afterRead: afterChunkRead}
+	// The usual chunk: at most chunkSize, little enough for its rows to
+	// stay under maxBuffer, and at most one line of the longest allowed (a
+	// longer line then never fits in a chunk, which is how it is found).
+	target := min(chunkSize, max(4096, maxBuffer/max(perField, 1)), maxLine+1)
+	r := &reader{ld: ld, maxLine: maxLine, target: target, afterRead: afterChunkRead}
 	nslots := workers() + 2 // every parser busy, one chunk being read, one waiting
 	r.free = make(chan *slot, nslots)
 	for range nslots {

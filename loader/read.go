@@ -118,10 +118,6 @@ func (r *reader) read(i int, path string, work chan<- *chunk) bool {
 	}
 	carry := 0 // text at the start of s.text from the previous read
 	for {
-		if cap(s.text) < r.target {
-			s.text = make([]byte, r.target)
-		}
-		s.text = s.text[:cap(s.text)]
 		n, err := fill(src, s.text, carry)
 		eof := err == io.EOF
 		if err != nil && !eof {
@@ -138,7 +134,7 @@ func (r *reader) read(i int, path string, work chan<- *chunk) bool {
 		if !eof {
 			cut = lastLineEnd(s.text[:n])
 			if cut == 0 { // one line fills the buffer: grow it, up to the limit
-				if n >= r.maxLine {
+				if n > r.maxLine {
 					r.give(s)
 					line := s.text[:min(n, 200)]
 					return fail(&ParseError{File: path, Line: 1, Text: string(line),
@@ -157,10 +153,11 @@ func (r *reader) read(i int, path string, work chan<- *chunk) bool {
 			if skip > 0 {
 				rest := skipLines(c.data, skip)
 				c.skipped = countLines(c.data[:len(c.data)-len(rest)])
+				c.line0 = c.skipped
 				skip -= c.skipped
 				c.data = rest
 			}
-			if skip == 0 {
+			if skip == 0 && r.ld.needsColumns(in.out) {
 				r.ld.findColumns(in.out, c.data)
 			}
 		}
@@ -171,10 +168,10 @@ func (r *reader) read(i int, path string, work chan<- *chunk) bool {
 				r.give(s)
 				return false
 			}
-			if cap(next.text) < n-cut {
-				next.text = make([]byte, max(r.target, n-cut))
+			if n-cut > len(next.text) { // a long line's start
+				next.text = make([]byte, min(2*(n-cut), r.maxLine+1))
 			}
-			carry = copy(next.text[:cap(next.text)], s.text[cut:n])
+			carry = copy(next.text, s.text[cut:n])
 		}
 		if eof {
 			c.err = changed() // after the data: the rows so far are committed first, then this fails the load
@@ -207,9 +204,10 @@ func (r *reader) next() int { r.seq++; return r.seq - 1 }
 func (r *reader) take() (*slot, bool) {
 	select {
 	case s := <-r.free:
-		if cap(s.text) > 2*r.target { // it held a long line: let it go
-			s.text = nil
+		if cap(s.text) < r.target || cap(s.text) > 2*r.target { // new, or it held a long line: let that go
+			s.text = make([]byte, r.target)
 		}
+		s.text = s.text[:r.target] // not more: a longer line must not fit (maxLine)
 		return s, true
 	case <-r.ld.stopped:
 		return nil, false
