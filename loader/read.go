@@ -140,7 +140,7 @@ func (r *reader) read(i int, path string, work chan<- *chunk) bool {
 					return fail(&ParseError{File: path, Line: 1, Text: string(line),
 						Err: fmt.Errorf("%w: over %d bytes (the limit: Options.MaxLineBytes, npshm load --max-line)", ErrLineTooLong, r.maxLine)})
 				}
-				bigger := make([]byte, min(2*len(s.text), r.maxLine+1))
+				bigger := make([]byte, r.grown(len(s.text)))
 				copy(bigger, s.text[:n])
 				s.text, carry = bigger, n
 				continue
@@ -169,7 +169,7 @@ func (r *reader) read(i int, path string, work chan<- *chunk) bool {
 				return false
 			}
 			if n-cut > len(next.text) { // a long line's start
-				next.text = make([]byte, min(2*(n-cut), r.maxLine+1))
+				next.text = make([]byte, r.grown(n-cut))
 			}
 			carry = copy(next.text, s.text[cut:n])
 		}
@@ -186,6 +186,15 @@ func (r *reader) read(i int, path string, work chan<- *chunk) bool {
 		}
 		s = next
 	}
+}
+
+// grown is the size to grow a buffer of n bytes to, for a long line:
+// twice n, or straight to the most a line can take once that is near.
+func (r *reader) grown(n int) int {
+	if 2*n >= r.maxLine {
+		return r.maxLine + 1
+	}
+	return 2 * n
 }
 
 // send hands c to the parsers, or reports that the load has stopped.

@@ -261,6 +261,9 @@ func TestLoadErrors(t *testing.T) {
 		{"character too wide for S", []string{"名 1 0.5 2 3\n"}, loader.Options{DType: seed}, 1, "does not fit"},
 		{"invalid UTF-8", []string{"\xff\xfe 1 0.5 2 3\n"}, loader.Options{DType: seed}, 1, "invalid UTF-8"},
 		{"overflow", []string{"300\n"}, loader.Options{DType: mustSpec("i1")}, 1, "cannot convert"},
+		// numpy: "could not convert string ' ' to float64 at row 0, column 1"
+		{"a line of spaces under a delimiter is a row", []string{"1;2\n # x\n"}, loader.Options{DType: mustSpec("f8"), Delimiter: ";", Comments: "#"}, 2, `cannot convert " " to f8`},
+		{"a line longer than MaxLineBytes", []string{"1 2\r\n3 4\r" + strings.Repeat("5 ", 600) + "\n"}, loader.Options{DType: mustSpec("f8"), MaxLineBytes: 1000}, 3, "line too long: over 1000 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
