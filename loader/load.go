@@ -158,9 +158,23 @@ func Load(paths []string, o Options) ([]*bridge.Array, error) {
 	nslots := workers() + 2 // every parser busy, one chunk being read, one waiting
 	r.free = make(chan *slot, nslots)
 	for range nslots {
-		r.free <- &slot{}
+		s, _ := slots.Get().(*slot)
+		if s == nil {
+			s = &slot{}
+		}
+		r.free <- s
 	}
 	ld.free = r.free
+	defer func() { // the slots given back (their rows zero) serve the next load
+		for {
+			select {
+			case s := <-r.free:
+				slots.Put(s)
+			default:
+				return
+			}
+		}
+	}()
 
 	stop := progress(o.Progress, &r.bytes, total)
 	work := make(chan *chunk, nslots)
@@ -194,6 +208,10 @@ func Load(paths []string, o Options) ([]*bridge.Array, error) {
 	}
 	return ld.finish()
 }
+
+// slots keeps slots between loads: their buffers, allocated once, need no
+// zeroing by the runtime again.
+var slots sync.Pool
 
 // loading is one Load's state.
 type loading struct {

@@ -23,6 +23,7 @@ import (
 // load in full, across many chunks, equal to np.loadtxt on the same text.
 // (Sized by stat, a pipe loaded as shape [0].)
 func TestLoadPipes(t *testing.T) {
+	shmtest.PrivateDir(t)
 	r := rand.New(rand.NewPCG(5, 8))
 	text := genomic(r, 300_000) // about 12 MB: a few chunks
 	dir := t.TempDir()
@@ -54,7 +55,6 @@ func TestLoadPipes(t *testing.T) {
 	defer func() { fromFIFO.Unlink(); fromFIFO.Close() }()
 
 	// The CLI, from standard input, as in `printf ... | npshm load - ...`.
-	shmtest.PrivateDir(t)
 	small := "1 2\n3 4\n"
 	var descriptors []string
 	for _, in := range []struct{ text, dtype, name string }{{small, "f8", "p"}, {text, seedSpec, "q"}} {
@@ -88,12 +88,13 @@ func TestLoadPipes(t *testing.T) {
 		var v struct {
 			Dtype, Bytes bool
 			Shape        [2][]int
+			SameAsNpSave bool `json:"same_as_np_save"`
 		}
 		if err := json.Unmarshal([]byte(p.line()), &v); err != nil {
 			t.Fatalf("%s: verdict: %v", c.name, err)
 		}
-		if !v.Dtype || !v.Bytes || fmt.Sprint(v.Shape[0]) != fmt.Sprint(v.Shape[1]) {
-			t.Errorf("%s: dtype ok=%v, shape npshm %v numpy %v, bytes ok=%v", c.name, v.Dtype, v.Shape[0], v.Shape[1], v.Bytes)
+		if !v.Dtype || !v.Bytes || fmt.Sprint(v.Shape[0]) != fmt.Sprint(v.Shape[1]) || !v.SameAsNpSave {
+			t.Errorf("%s: dtype ok=%v, shape npshm %v numpy %v, bytes ok=%v, segment = np.save's file: %v", c.name, v.Dtype, v.Shape[0], v.Shape[1], v.Bytes, v.SameAsNpSave)
 		}
 	}
 	p.wait()

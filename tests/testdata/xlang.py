@@ -176,8 +176,12 @@ def loadtxt():
                            for p in c["paths"])
             want = np.loadtxt(io.StringIO(text), **kw)
         got = npshm.attach(c["descriptor"])
+        saved = io.BytesIO()
+        np.save(saved, want)
+        with open(os.path.join(npshm.shm_dir(), c["descriptor"]["name"]), "rb") as fh:
+            image = fh.read()
         verdict = {"case": c["case"], "dtype": got.dtype == want.dtype, "shape": [list(got.shape), list(want.shape)],
-                   "bytes": got.tobytes() == want.tobytes()}
+                   "bytes": got.tobytes() == want.tobytes(), "same_as_np_save": image == saved.getvalue()}
         if not verdict["bytes"] and got.shape == want.shape:
             g, w = got.reshape(-1), want.reshape(-1)
             bad = [i for i in range(g.size) if g[i:i + 1].tobytes() != w[i:i + 1].tobytes()][:3]
