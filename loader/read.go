@@ -84,8 +84,8 @@ func (r *reader) read(i int, path string, work chan<- *chunk) bool {
 	}
 	raw := &countingReader{r: f, n: &r.bytes}
 	var src io.Reader = raw
-	changed := func() error { return nil } // a pipe, a device: read until EOF
-	if st.Mode().IsRegular() {
+	changed := func() error { return nil } // a pipe, a device, /proc: read until EOF
+	if st.Mode().IsRegular() && st.Size() > 0 {
 		changed = func() error {
 			now, err := f.Stat()
 			if err == nil && now.Size() == st.Size() && now.ModTime().Equal(st.ModTime()) && raw.read == st.Size() {

@@ -83,6 +83,7 @@ func testRowScannerMatchesGeneralPath(t *testing.T) {
 	cols, _, _ := columns(dt, nil)
 	for _, mode := range []struct{ delim, comments, sep string }{
 		{"", "#", " "}, {"", "#", "\t"}, {"", "", "  "}, {",", "#", ","}, {",", "", ","}, {"\t", "#", "\t"}, {";", "%", ";"},
+		{"", "#", "\u00a0"}, {"", "", " \u3000"}, {";", "#", "; "},
 	} {
 		ok := 0
 		for trial := 0; trial < 2000; trial++ {
@@ -93,8 +94,11 @@ func testRowScannerMatchesGeneralPath(t *testing.T) {
 				for k, c := range cols {
 					fields[k] = randomField(r, c.kind)
 				}
+				if r.IntN(12) == 0 { // blank with whitespace only, or (under a delimiter) a row of spaces
+					text.WriteString([]string{" \t \n", "\u00a0\n", " # x\n"}[r.IntN(3)])
+				}
 				text.WriteString(strings.Join(fields, mode.sep))
-				text.WriteString([]string{"\n", "\n", "\n", "\r\n", " \n", "#x\n"}[r.IntN(6)])
+				text.WriteString([]string{"\n", "\n", "\n", "\r\n", " \n", "#x\n", "\u2028\n"}[r.IntN(7)])
 			}
 			data := text.Bytes()
 			if r.IntN(3) == 0 {
@@ -104,15 +108,15 @@ func testRowScannerMatchesGeneralPath(t *testing.T) {
 			c := &chunk{in: &input{path: "t"}, data: data}
 			fast := make([]byte, lines*dt.Size)
 			slow := make([]byte, lines*dt.Size)
-			nf, _, errFast := parseChunk(c, fast, dt.Size, cols, true, 0, Options{DType: dt}, s)
+			nf, lf, errFast := parseChunk(c, fast, dt.Size, cols, true, 0, Options{DType: dt}, s)
 			identity := Options{DType: dt, UseCols: []int{0, 1, 2, 3, 4, 5, 6, 7}}
-			ns, _, errSlow := parseChunk(c, slow, dt.Size, cols, true, 0, identity, s)
+			ns, ls, errSlow := parseChunk(c, slow, dt.Size, cols, true, 0, identity, s)
 			where := fmt.Sprintf("mode %+v, text %q", mode, data)
 			if (errFast == nil) != (errSlow == nil) {
 				t.Fatalf("%s: fast path error %v, general path error %v", where, errFast, errSlow)
 			}
-			if errFast == nil && (nf != ns || !bytes.Equal(fast, slow)) {
-				t.Fatalf("%s: fast path rows %d %x, general path rows %d %x", where, nf, fast, ns, slow)
+			if errFast == nil && (nf != ns || lf != ls || !bytes.Equal(fast, slow)) {
+				t.Fatalf("%s: fast path rows %d in %d lines %x, general path rows %d in %d lines %x", where, nf, lf, fast, ns, ls, slow)
 			}
 			if errFast == nil {
 				ok++

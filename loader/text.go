@@ -95,9 +95,6 @@ func (s splitter) fields(dst [][]byte, line []byte) [][]byte {
 	}
 }
 
-// countRows counts the data rows and the lines of a chunk. With guess, a
-// chunk whose first and last lines are data has rows = lines, counted at
-
 // firstRowColumns is the number of fields in the first data row (-1 if
 // none) and its 0-based line number.
 func firstRowColumns(b []byte, line0 int, s splitter) (int, int) {
