@@ -79,7 +79,6 @@ type chunk struct {
 	skipped int    // lines skipped (SkipHeader) just before data
 	line0   int    // data's first line, 0-based, counted from the chunk's start (= skipped)
 	layout  *layout
-	last    bool  // the input's last chunk
 	err     error // from the reader, or the parser; a *ParseError's Line counts from the chunk's start until commit
 	rows    int   // rows parsed
 	lines   int   // lines in the chunk, skipped ones included

@@ -175,7 +175,6 @@ func (r *reader) read(i int, path string, work chan<- *chunk) bool {
 		}
 		if eof {
 			c.err = changed() // after the data: the rows so far are committed first, then this fails the load
-			c.last = true
 		}
 		ok = c.err == nil // c is the parsers' once sent
 		if !r.send(work, c) {
