@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/npshm/npshm/npy"
@@ -18,13 +19,17 @@ import (
 // filesystem is an error from Write wrapping ErrNoSpace, never a SIGBUS.
 //
 // The segment exists, under its name, from CreateArrayWriter on; Finish
-// maps it as an Array, Discard removes it.
+// maps it as an Array, Discard removes it. A producer that learns the
+// array's length as it goes (the text loader) starts with a guess and
+// corrects it with SetShape.
 type ArrayWriter struct {
 	seg     *Segment
-	header  npy.Header
 	hlen    int64
-	nbytes  int64
+	nbytes  atomic.Int64 // the data's size, for Write's bounds check
 	written atomic.Int64 // data bytes written (callers write each byte once)
+
+	mu     sync.Mutex // SetShape and Finish
+	header npy.Header
 }
 
 // CreateArrayWriter creates a segment for the array h describes (as
@@ -43,7 +48,8 @@ func CreateArrayWriter(name string, h npy.Header) (*ArrayWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &ArrayWriter{seg: seg, header: encodedHeader(h, hdr), hlen: int64(len(hdr)), nbytes: nbytes}
+	w := &ArrayWriter{seg: seg, header: encodedHeader(h, hdr), hlen: int64(len(hdr))}
+	w.nbytes.Store(nbytes)
 	if err := w.write(hdr, 0); err != nil {
 		seg.discard()
 		return nil, fmt.Errorf("create array %q: %w", seg.Name(), err)
@@ -57,8 +63,8 @@ func (w *ArrayWriter) Name() string { return w.seg.Name() }
 // Write writes p at offset off of the array's data. It is safe for
 // concurrent use (on different ranges).
 func (w *ArrayWriter) Write(p []byte, off int64) error {
-	if off < 0 || off > w.nbytes || int64(len(p)) > w.nbytes-off {
-		return fmt.Errorf("write array %q: %w: %d bytes at %d of %d", w.seg.Name(), io.ErrShortWrite, len(p), off, w.nbytes)
+	if nbytes := w.nbytes.Load(); off < 0 || off > nbytes || int64(len(p)) > nbytes-off {
+		return fmt.Errorf("write array %q: %w: %d bytes at %d of %d", w.seg.Name(), io.ErrShortWrite, len(p), off, nbytes)
 	}
 	if err := w.write(p, w.hlen+off); err != nil {
 		return fmt.Errorf("write array %q: %w", w.seg.Name(), err)
@@ -67,9 +73,43 @@ func (w *ArrayWriter) Write(p []byte, off int64) error {
 	return nil
 }
 
+// SetShape gives the array a new shape (same dtype and order) before
+// Finish: the header is rewritten and the segment resized to the new data
+// size; data past it is cut off. The data keeps its offset, so the new
+// header must encode to the same length as the old one. npy pads the
+// first dimension's digits to 21 as numpy does (for growing files), so a
+// change of that dimension alone always keeps the length; any other change
+// may not, and is then an error. Safe to call while Writes run (on ranges
+// inside both sizes).
+func (w *ArrayWriter) SetShape(shape []int) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := w.header
+	h.Shape = shape
+	hdr, nbytes, err := encodeImage(h)
+	if err == nil && int64(len(hdr)) != w.hlen {
+		err = fmt.Errorf("the header would change length (%d to %d bytes)", w.hlen, len(hdr))
+	}
+	if grow := nbytes - w.nbytes.Load(); err == nil && grow > 0 {
+		err = fits(filepath.Dir(w.seg.Path()), grow) // the writes that follow allocate it
+	}
+	if err == nil {
+		err = w.seg.file.Truncate(w.hlen + nbytes)
+	}
+	if err == nil {
+		err = w.write(hdr, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("reshape array %q to %v: %w", w.seg.Name(), shape, err)
+	}
+	w.header = encodedHeader(h, hdr)
+	w.nbytes.Store(nbytes)
+	return nil
+}
+
 func (w *ArrayWriter) write(p []byte, off int64) error {
 	_, err := w.seg.file.WriteAt(p, off)
-	return noSpaceAt(err, filepath.Dir(w.seg.Path()), w.hlen+w.nbytes)
+	return noSpaceAt(err, filepath.Dir(w.seg.Path()), w.hlen+w.nbytes.Load())
 }
 
 // Finish allocates whatever was not written (so that no later access can
@@ -78,8 +118,11 @@ func (w *ArrayWriter) write(p []byte, off int64) error {
 // (which the caller closes). Its pages are mapped as they are first
 // touched.
 func (w *ArrayWriter) Finish() (*Array, error) {
-	size := w.hlen + w.nbytes
-	if w.written.Load() != w.nbytes { // else every byte, so every page, is allocated
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	nbytes := w.nbytes.Load()
+	size := w.hlen + nbytes
+	if w.written.Load() != nbytes { // else every byte, so every page, is allocated
 		if err := reserve(w.seg.file, size); err != nil {
 			w.Discard()
 			return nil, fmt.Errorf("finish array %q: %w", w.seg.Name(), noSpaceAt(err, filepath.Dir(w.seg.Path()), size))
@@ -91,7 +134,7 @@ func (w *ArrayWriter) Finish() (*Array, error) {
 		return nil, fmt.Errorf("finish array %q: %w", w.seg.Name(), err)
 	}
 	w.seg.data = data
-	return &Array{seg: w.seg, header: w.header, nbytes: w.nbytes}, nil
+	return &Array{seg: w.seg, header: w.header, nbytes: nbytes}, nil
 }
 
 // Discard removes the segment (nothing is left behind).

@@ -58,30 +58,13 @@ func BenchmarkParseChunk(b *testing.B) {
 	dt, _ := ParseSpec("chr:S10,pos:i4,pct:f4,c:i4,t:i4")
 	cols, _, _ := columns(dt, nil)
 	dst := make([]byte, 500_000*dt.Size)
-	in := &input{path: path, data: data}
-	c := &chunk{in: in, data: data}
+	c := &chunk{in: &input{path: path}, data: data}
 	s := splitter{comments: []byte("#")}
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := parseChunk(c, dst, dt.Size, cols, true, 5, Options{DType: dt, Comments: "#"}, s); err != nil {
+		if _, _, err := parseChunk(c, dst, dt.Size, cols, true, 5, Options{DType: dt, Comments: "#"}, s); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// BenchmarkCountRows: pass 1 alone, one core: the usual guess (a newline
-// count, checked by pass 2) and the exact scan it falls back to.
-func BenchmarkCountRows(b *testing.B) {
-	path, size := genomicFile(b, 500_000)
-	data, _ := os.ReadFile(path)
-	s := splitter{comments: []byte("#")}
-	for _, guess := range []bool{true, false} {
-		b.Run(fmt.Sprintf("guess=%v", guess), func(b *testing.B) {
-			b.SetBytes(size)
-			for i := 0; i < b.N; i++ {
-				countRows(data, s, guess)
-			}
-		})
 	}
 }

@@ -7,20 +7,43 @@
 // of size-one dimensions (NDMin 0). Field types: bool, signed and unsigned
 // integers, float32, float64, S<n> (latin-1 bytes, truncated) and U<n>
 // (truncated), in a structured dtype (one field per column) or a plain
-// dtype (a 2-D array of all columns).
+// dtype (a 2-D array of all columns). The text is read as np.loadtxt's
+// text mode reads it: "\r\n" and a lone '\r' end lines (universal
+// newlines); with no delimiter, fields are split on str.isspace()'s
+// whitespace, Unicode's included (U+00A0 and the like); under a delimiter
+// only an empty line is skipped (a line of spaces is a row); numbers may
+// have whitespace around them, strings keep theirs.
 //
 // # How it runs
 //
-// Every input is mapped (or, for .gz, decompressed) and cut into chunks of
-// about 8 MiB at line boundaries. Pass 1 counts, on all cores, each
-// chunk's lines and data rows: the usual chunk (its first and last lines
-// hold data) is taken to have one row per line, from a newline count at
-// memory speed, and pass 2 checks that guess (a blank or comment-only line
-// inside the chunk makes it wrong; then the rows are counted line by line
-// and the load is redone). That fixes every array's size and every chunk's
-// first row and line number. Pass 2 parses each chunk, on all cores, into
-// a buffer, and writes the buffer into its place in the array's segment
-// with pwrite (bridge.ArrayWriter).
+// Nothing is mapped and nothing is read twice. One reader reads each input
+// in turn, a regular file, a pipe or FIFO, or a .gz stream, with read(2)
+// into chunks of whole lines (about 8 MiB: the text after the last line
+// end moves to the next chunk). The parsers, one per core, take chunks as
+// they come and parse each into rows in a buffer of its own. Chunks then
+// commit in input order: once the chunks before it have committed, a
+// chunk's first row, and so its offset in its array, is known; its rows
+// are written there with pwrite (bridge.ArrayWriter), by the parser that
+// committed it, while the others parse on.
+//
+// The array's length is not known until its input ends. It is made at its
+// second row, under a fresh "psm_" name, and grows chunk by chunk
+// (ArrayWriter.SetShape): the header pads the row count to 21 digits, as
+// numpy's does for files that grow, so it keeps its length and the data
+// its offset. At the end the header gets the final shape; the image is
+// byte for byte what np.save writes for the same array.
+//
+// Memory is bounded whatever the input: a load has workers+2 slots (a
+// chunk's text and its rows; a dtype whose rows are large for their text
+// gets smaller chunks, so a chunk's rows stay under 64 MiB), and the reader
+// waits for a free slot. A line longer than a chunk grows its slot's
+// buffer up to Options.MaxLineBytes (64 MiB by default); a longer line is
+// an error naming file:line (ErrLineTooLong).
+//
+// A regular file's size and modification time are taken when it is
+// opened and checked when it ends: a file truncated, shrunk, grown or
+// rewritten meanwhile is an error wrapping ErrInputChanged, never a fault.
+// Pipes are read until end of file.
 //
 // Parsing is one pass over the text, eight bytes at a time (SWAR): common
 // fields (ints of up to 15 digits, decimals with up to 7 digits each side

@@ -76,8 +76,21 @@ func (r *rowScanner) endsAt(b []byte, e int) bool {
 
 // fieldEnd is the end of the field that starts at p: the general scan.
 func (r *rowScanner) fieldEnd(b []byte, p int) int {
-	for p < len(b) && !r.endsAt(b, p) {
+	for p < len(b) && !r.endsAt(b, p) && !(r.ws && b[p] >= 0x80 && spaceLen(b[p:]) > 0) {
 		p++
+	}
+	return p
+}
+
+// skipSpace passes the whitespace at p (spaceLen's, Unicode's included),
+// stopping at the line's '\n'.
+func (r *rowScanner) skipSpace(b []byte, p int) int {
+	for b[p] != '\n' {
+		n := spaceLen(b[p:])
+		if n == 0 {
+			break
+		}
+		p += n
 	}
 	return p
 }
@@ -86,10 +99,11 @@ func (r *rowScanner) fieldEnd(b []byte, p int) int {
 // ends a line (it loads 8 bytes at a time, never from past that '\n').
 const pad = 16
 
-// parse fills dst with the chunk's rows and returns how many it found.
-// Lines that end 16 bytes or more before the chunk's end are read in place;
-// the rest, and a last line without '\n', from a small padded copy.
-func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, structured bool) (int, error) {
+// parse fills dst with the chunk's rows and returns how many it found in
+// how many lines. Lines that end 16 bytes or more before the chunk's end
+// are read in place; the rest, and a last line without '\n', from a small
+// padded copy.
+func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, structured bool) (rows, lines int, err error) {
 	b := c.data
 	safe := 0 // b[:safe] is whole lines with pad bytes after them
 	if len(b) > pad {
@@ -98,7 +112,7 @@ func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, str
 	l := lineState{c: c, dst: dst, rowSize: rowSize, cols: cols, structured: structured, ln: c.line0 + 1}
 	r.out, r.rowSize, r.cols = recordOf(dst), rowSize, fastColumns(cols)
 	if err := r.lines(&l, b, safe); err != nil || safe == len(b) {
-		return l.row, err
+		return l.row, l.ln - c.line0 - 1, err
 	}
 	tail := make([]byte, len(b)-safe, len(b)-safe+1+pad)
 	copy(tail, b[safe:])
@@ -109,7 +123,8 @@ func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, str
 	for len(tail) < cap(tail) {
 		tail = append(tail, '\n')
 	}
-	return l.row, r.lines(&l, tail, end)
+	err = r.lines(&l, tail, end)
+	return l.row, l.ln - c.line0 - 1, err
 }
 
 // lineState is parse's progress, across its two calls of rowScanner.lines.
@@ -141,20 +156,18 @@ func (r *rowScanner) lines(l *lineState, b []byte, end int) error {
 	for p < end {
 		if k == 0 { // at a line's start
 			q := p
-			for b[q] != '\n' && isSpace[b[q]] {
-				q++
+			if r.ws { // leading whitespace is not a field; under a delimiter it is part of the first
+				q = r.skipSpace(b, q)
 			}
 			if b[q] == '\n' {
 				p, l.ln = q+1, l.ln+1
-				continue // blank
+				continue // blank (under a delimiter: empty; spaces are a field)
 			}
 			if r.hasMark && b[q] == r.mark {
 				p, l.ln = endOfLine(b, q)+1, l.ln+1
 				continue // comment-only
 			}
-			if r.ws {
-				p = q // leading whitespace is not a field; under a delimiter it is part of the first
-			}
+			p = q
 		}
 		var ro int
 		var st scanStatus
@@ -168,6 +181,14 @@ func (r *rowScanner) lines(l *lineState, b []byte, end int) error {
 		case scanEnd, scanLine:
 			continue
 		case scanSlow: // field k, at p, by the general path
+			if r.ws && b[p] >= 0x80 && spaceLen(b[p:]) > 0 { // whitespace beyond ASCII, which scan does not know
+				if k == 0 {
+					continue // at a line's start: the loop's top takes it
+				}
+				if p = r.skipSpace(b, p); b[p] == '\n' || r.hasMark && b[p] == r.mark {
+					break // the line's end
+				}
+			}
 			e := r.fieldEnd(b, p)
 			if k < want { // else too many fields: counted, reported at the line's end
 				col := &cols[k]
@@ -232,9 +253,7 @@ type fastCol struct {
 // mark and false.
 func (r *rowScanner) skipSeparator(b []byte, e int) (int, bool) {
 	if r.ws {
-		for b[e] != '\n' && isSpace[b[e]] {
-			e++
-		}
+		e = r.skipSpace(b, e)
 		return e, b[e] != '\n' && !(r.hasMark && b[e] == r.mark)
 	}
 	if b[e] == r.delim {

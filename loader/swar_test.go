@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"bytes"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -83,24 +82,6 @@ func TestScanDigits(t *testing.T) {
 		v, q, ok := scanDigits([]byte(tt.s), 0, 0, 19)
 		if ok != tt.ok || (ok && (v != tt.v || q != tt.q)) {
 			t.Errorf("scanDigits(%q) = %d, %d, %v; want %d, %d, %v", tt.s, v, q, ok, tt.v, tt.q, tt.ok)
-		}
-	}
-}
-
-func TestCleanLines(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	for i := 0; i < 200_000; i++ {
-		b := make([]byte, r.IntN(40))
-		for j := range b {
-			b[j] = "ab1 \n\t\r\x00x#"[r.IntN(10)]
-		}
-		wantClean := len(b) == 0 || b[0] > ' ' && !bytes.ContainsRune(b, '#')
-		for j := 1; j < len(b); j++ {
-			wantClean = wantClean && !(b[j-1] == '\n' && b[j] <= ' ')
-		}
-		n, clean := splitter{comments: []byte("#")}.cleanLines(b)
-		if clean != wantClean || clean && n != countLines(b) {
-			t.Fatalf("cleanLines(%q) = %d, %v; want %d, %v", b, n, clean, countLines(b), wantClean)
 		}
 	}
 }

@@ -136,29 +136,64 @@ func loadCases() []loadCase {
 		{"large file in parallel chunks", []string{genomic(r, 400_000)}, seedSpec, ws, kw("dtype", seedJSON)},
 		{"three files concatenated", []string{genomic(r, 30), genomic(r, 1), "# only a comment\n" + genomic(r, 40)}, seedSpec,
 			with(ws, func(o *loader.Options) { o.Concat = true }), kw("dtype", seedJSON)},
+
+		// Python's text mode (universal newlines): "\r\n" and a lone '\r' end lines.
+		{"CR-only line endings", []string{"1 2\r3 4\r"}, "f8", plain("f8"), kw("dtype", "f8")},
+		{"mixed LF, CRLF and CR; CR before a comment; none at the end", []string{"1 2\r\n3 4\r5 6\n7 8 # c\r9 10"}, "f8", plain("f8"), kw("dtype", "f8")},
+		{"CR-only and a delimiter", []string{"1;2\r3;4\r\r5;6"}, "f8", with(plain("f8"), func(o *loader.Options) { o.Delimiter = ";" }),
+			kw("dtype", "f8", "delimiter", ";")},
+		{"skip header over CR lines", []string{"h1\rh2\r\n1 2\r3 4\r"}, "i4", with(plain("i4"), func(o *loader.Options) { o.SkipHeader = 2 }),
+			kw("dtype", "i4", "skiprows", 2)},
+		{"CR-only line endings, multi-chunk", []string{strings.ReplaceAll(genomic(r, 300_000), "\n", "\r")}, seedSpec, ws, kw("dtype", seedJSON)},
+		{"CRLF line endings, multi-chunk", []string{strings.ReplaceAll(genomic(r, 250_000), "\n", "\r\n")}, seedSpec, ws, kw("dtype", seedJSON)},
+
+		// Under a delimiter only an empty line is skipped: one of spaces (a
+		// comment's leftovers too) is a row of one field of spaces.
+		{"delimiter: lines of spaces and ' # x' are rows", []string{"a\n # x\n   \n\n#c\nb\n"}, "S3",
+			with(plain("S3"), func(o *loader.Options) { o.Delimiter = ";" }), kw("dtype", "S3", "delimiter", ";")},
+		{"delimiter: lines of spaces are rows, unicode", []string{"a\n # x\n\t\nb"}, "U2",
+			with(plain("U2"), func(o *loader.Options) { o.Delimiter = ";" }), kw("dtype", "U2", "delimiter", ";")},
+
+		// Whitespace is str.isspace()'s, beyond ASCII too.
+		{"unicode whitespace separates fields", []string{"1\u00a02 3\n\u30004\u20035 6\u2028\n\u00a0\n7\u00858\u200a9\n\x1c1\u202f2\u205f3\u1680\n"},
+			"f8", plain("f8"), kw("dtype", "f8")},
+		{"unicode whitespace between strings", []string{"ab\u00a0cd\u3000é\nx\u2029y z\n"}, "a:U3,b:U3,c:S2",
+			with(ws, func(o *loader.Options) { o.DType = mustSpec("a:U3,b:U3,c:S2") }), kw("dtype", [][2]string{{"a", "U3"}, {"b", "U3"}, {"c", "S2"}})},
+		{"unicode whitespace around numbers under a delimiter, kept in strings", []string{"1,\u00a02\u3000, \u00a0x\n-3\u2000,4, y\n"}, "a:i4,b:f8,c:U3",
+			with(ws, func(o *loader.Options) { o.DType = mustSpec("a:i4,b:f8,c:U3"); o.Delimiter = "," }),
+			kw("dtype", [][2]string{{"a", "i4"}, {"b", "f8"}, {"c", "U3"}}, "delimiter", ",")},
+
+		// .gz inputs that hold nothing.
+		{"empty .gz file (no bytes), plain", []string{"empty.gz", ""}, "f8", plain("f8"), kw("dtype", "f8")},
+		{"empty .gz file (no bytes), record", []string{"empty.gz", ""}, seedSpec, ws, kw("dtype", seedJSON)},
+		{".gz of no text", []string{"x.gz", ""}, "f8", plain("f8"), kw("dtype", "f8")},
+		{"two .gz files concatenated", []string{"x.gz", "1 2\n", "x.gz", "3 4\n"}, "f8", with(plain("f8"), func(o *loader.Options) { o.Concat = true }), kw("dtype", "f8")},
 	}
 }
 
-// writeInputs writes a case's files; an entry "x.gz" makes the next one gzipped.
+// writeInputs writes a case's files; an entry "x.gz" makes the next one
+// gzipped, "empty.gz" makes it a .gz file of no bytes.
 func writeInputs(t *testing.T, files []string) []string {
 	t.Helper()
 	dir := t.TempDir()
 	var paths []string
-	gz := false
+	gz := ""
 	for i, content := range files {
-		if content == "x.gz" {
-			gz = true
+		if content == "x.gz" || content == "empty.gz" {
+			gz = content
 			continue
 		}
 		p := filepath.Join(dir, fmt.Sprintf("in%d.txt", i))
 		data := []byte(content)
-		if gz {
+		if gz != "" {
 			p += ".gz"
 			var b bytes.Buffer
-			w := gzip.NewWriter(&b)
-			w.Write(data)
-			w.Close()
-			data, gz = b.Bytes(), false
+			if gz == "x.gz" {
+				w := gzip.NewWriter(&b)
+				w.Write(data)
+				w.Close()
+			}
+			data, gz = b.Bytes(), ""
 		}
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
@@ -190,13 +225,14 @@ func TestLoadMatchesNumpy(t *testing.T) {
 			Dtype, Bytes bool
 			Shape        [2][]int
 			FirstDiffs   [][2]string `json:"first_diffs"`
+			SameAsNpSave bool        `json:"same_as_np_save"`
 		}
 		if err := json.Unmarshal([]byte(p.line()), &v); err != nil {
 			t.Fatalf("%s: verdict: %v", c.name, err)
 		}
-		if !v.Dtype || !v.Bytes || fmt.Sprint(v.Shape[0]) != fmt.Sprint(v.Shape[1]) {
-			t.Errorf("%s: dtype ok=%v, shape npshm %v numpy %v, bytes ok=%v, first differences (npshm, numpy) %v",
-				c.name, v.Dtype, v.Shape[0], v.Shape[1], v.Bytes, v.FirstDiffs)
+		if !v.Dtype || !v.Bytes || fmt.Sprint(v.Shape[0]) != fmt.Sprint(v.Shape[1]) || !v.SameAsNpSave {
+			t.Errorf("%s: dtype ok=%v, shape npshm %v numpy %v, bytes ok=%v, first differences (npshm, numpy) %v, segment = np.save's file: %v",
+				c.name, v.Dtype, v.Shape[0], v.Shape[1], v.Bytes, v.FirstDiffs, v.SameAsNpSave)
 		}
 		for _, a := range arrays {
 			a.Unlink()
@@ -226,6 +262,9 @@ func TestLoadErrors(t *testing.T) {
 		{"character too wide for S", []string{"名 1 0.5 2 3\n"}, loader.Options{DType: seed}, 1, "does not fit"},
 		{"invalid UTF-8", []string{"\xff\xfe 1 0.5 2 3\n"}, loader.Options{DType: seed}, 1, "invalid UTF-8"},
 		{"overflow", []string{"300\n"}, loader.Options{DType: mustSpec("i1")}, 1, "cannot convert"},
+		// numpy: "could not convert string ' ' to float64 at row 0, column 1"
+		{"a line of spaces under a delimiter is a row", []string{"1;2\n # x\n"}, loader.Options{DType: mustSpec("f8"), Delimiter: ";", Comments: "#"}, 2, `cannot convert " " to f8`},
+		{"a line longer than MaxLineBytes", []string{"1 2\r\n3 4\r" + strings.Repeat("5 ", 600) + "\n"}, loader.Options{DType: mustSpec("f8"), MaxLineBytes: 1000}, 3, "line too long: over 1000 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,8 +17,11 @@ Parse delimited text files (as np.loadtxt does) on every core into arrays
 in shared memory, and publish them; print one descriptor JSON line per
 array. The arrays equal np.loadtxt(FILE, dtype=..., ...) exactly: values,
 dtype and shape. A large file is parsed in parallel chunks; .gz files are
-decompressed on the fly. A malformed line is an error naming FILE:LINE and
-the text, and nothing is published.
+decompressed on the fly; FILE may be a pipe (- or /dev/stdin for standard
+input). Memory stays bounded (a few chunks of 8 MiB, and lines up to
+--max-line) whatever the input's size. A malformed line is an error naming
+FILE:LINE and the text, a file that changes while it is read is an error,
+and either way nothing is published.
 
 SPEC is numpy's descr, [('chr','S10'),('pos','<i4'),('pct','<f4')], or the
 compact form chr:S10,pos:i4,pct:f4, or one plain type (f8) for a 2-D array.
@@ -41,6 +44,7 @@ Examples:
 	each := fs.String("name-each", "", "publish file i (from 0) as `PREFIX`<i>")
 	concat := fs.Bool("concat", false, "load all files, in order, into one array")
 	ndmin := fs.Int("ndmin", 0, "numpy's ndmin `N` (0, 1 or 2): 0 squeezes size-one dimensions like np.loadtxt")
+	maxLine := fs.Int("max-line", loader.DefaultMaxLineBytes, "the longest line to read, in `BYTES` (a longer one is an error)")
 	c.Run = func(stdout, stderr io.Writer, files []string) error {
 		var err error
 		switch {
@@ -50,8 +54,15 @@ Examples:
 			return usagef("load: --name and --name-each exclude each other")
 		case *name != "" && len(files) > 1 && !*concat:
 			return usagef("load: --name names one array: add --concat, or use --name-each for one per file")
+		case *maxLine <= 0:
+			return usagef("load: --max-line must be a positive number of bytes")
 		}
-		o := loader.Options{Delimiter: *delim, Comments: *comments, SkipHeader: *skip, NDMin: *ndmin, Concat: *concat}
+		for i, f := range files {
+			if f == "-" {
+				files[i] = "/dev/stdin"
+			}
+		}
+		o := loader.Options{Delimiter: *delim, Comments: *comments, SkipHeader: *skip, NDMin: *ndmin, Concat: *concat, MaxLineBytes: *maxLine}
 		if o.DType, err = loader.ParseSpec(*spec); err != nil {
 			return fmt.Errorf("load: --dtype: %w", err)
 		}
