@@ -53,6 +53,11 @@ class SegmentError(ValueError):
     """A segment (or file) that does not hold a usable .npy image."""
 
 
+class DescriptorError(SegmentError):
+    """A descriptor (a dict or JSON line naming a segment) that is malformed
+    or does not match the segment's header."""
+
+
 class Header(NamedTuple):
     dtype: np.dtype
     fortran_order: bool
@@ -139,13 +144,7 @@ def _parse_text(raw: bytes, version: int, what: str, max_header_size: int):
             raise SegmentError(f"{what}: bad shape {shape!r}: want a tuple of non-negative ints")
         if not isinstance(fortran, bool):
             raise SegmentError(f"{what}: fortran_order is not a bool: {fortran!r}")
-    _check_descr(descr, what)
-    try:
-        dtype = np.lib.format.descr_to_dtype(descr)
-    except Exception as e:  # numpy raises TypeError, ValueError, KeyError... for bad descrs
-        raise SegmentError(f"{what}: bad dtype descr {descr!r}") from e
-    if dtype.hasobject:
-        raise SegmentError(f"{what}: object dtype {descr!r} holds Python pointers and cannot be shared")
+    dtype = dtype_from_descr(descr, what)
     if len(shape) > MAX_DIMS:
         raise SegmentError(f"{what}: shape has {len(shape)} dimensions; numpy {np.__version__} allows {MAX_DIMS}")
     count, check = 1, dtype.itemsize  # numpy's overflow check skips zero dimensions
@@ -155,6 +154,18 @@ def _parse_text(raw: bytes, version: int, what: str, max_header_size: int):
     if check > _INTP_MAX or count > _INTP_MAX or any(x > _INTP_MAX for x in shape):
         raise SegmentError(f"{what}: shape {shape} of {dtype.str} is more than 2**63 bytes")
     return dtype, fortran, shape, count * dtype.itemsize
+
+
+def dtype_from_descr(descr, what: str) -> np.dtype:
+    """The dtype a header's descr describes, if this package shares it."""
+    _check_descr(descr, what)
+    try:
+        dtype = np.lib.format.descr_to_dtype(descr)
+    except Exception as e:  # numpy raises TypeError, ValueError, KeyError... for bad descrs
+        raise SegmentError(f"{what}: bad dtype descr {descr!r}") from e
+    if dtype.hasobject:
+        raise SegmentError(f"{what}: object dtype {descr!r} holds Python pointers and cannot be shared")
+    return dtype
 
 
 def _literal(text: str, version: int, what: str):
