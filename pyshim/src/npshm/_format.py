@@ -1,10 +1,29 @@
 """The .npy header: a strict reader and a writer identical to numpy's.
 
 The reader never evaluates the header: it is parsed with ast.literal_eval,
-capped in size, and checked like numpy's own reader (exactly the keys descr,
-fortran_order and shape). The writer produces the bytes numpy >= 1.24 writes
-(key order, repr formatting, growth-axis room, padding to 64 bytes, version
-1.0 -> 2.0 -> 3.0), so a segment is byte-identical to an np.save file.
+capped in size (the length field too, before anything is read), and checked
+like numpy's own reader (exactly the keys descr, fortran_order and shape).
+The writer produces the bytes numpy >= 1.24 writes (key order, repr
+formatting, growth-axis room, padding to 64 bytes, version 1.0 -> 2.0 ->
+3.0), so a segment is byte-identical to an np.save file.
+
+What is valid: this reader and Go's npy.ParseHeader accept exactly the same
+headers, numpy's reader being the reference (npy/testdata/gen_header_corpus.py
+records numpy's verdicts and checks both against them). They take what numpy
+loads, with numpy's 'L' filter (versions 1.0, 2.0), dimension cap (64 in
+numpy 2, 32 before: this reader follows the numpy it runs on) and size
+check, except these, refused on purpose (npy/doc.go has the same list):
+
+- object dtypes: their bytes are pointers into one process;
+- type strings outside numpy's type-code grammar (_TYPESTR): names such as
+  'float64', 'i4,f8', subarrays ('(2,)f8', ('<i4', (2,))), 'a', signed or
+  spaced sizes, leading zeros in fixed sizes ('<f08'), divided datetime
+  units ('M8[s/4]'; numpy itself dies of SIGFPE on 'M8[s/0]');
+- bools as dimensions, fields or field shapes given as lists, empty or
+  non-string titles, field names that are not valid Unicode;
+- comments, non-decimal ints, raw/bytes/triple-quoted/adjacent strings and
+  \\N{...} escapes;
+- an element count past 2**63 even with itemsize 0.
 """
 from __future__ import annotations
 
