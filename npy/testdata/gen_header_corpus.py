@@ -311,7 +311,7 @@ def main():
         print(json.dumps(numpy_verdict(bytes.fromhex(args.numpy_verdict), guard=False)))
         return 0
 
-    if args.fuzz:
+    if args.fuzz and not args.check:
         rows = verdicts(mutations(args.seed, args.fuzz))
         if args.out:
             with open(args.out, "w") as f:
