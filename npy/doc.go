@@ -44,11 +44,12 @@
 // type codes alone or sized ('d' is '<f8', '<g' '<f16', 'b' int8 but 'b1'
 // bool, 'i' int32, 'c' '|S1', 'S' '|S0'); datetime units with multipliers
 // up to 2^31-1, read as numpy writes them ('M8[01s]' is 'M8[s]', any
-// generic unit is 'M8'); padding fields merged and dropped as numpy
+// generic unit is 'M8'); unnamed void and subarray fields are padding, merged and dropped as numpy
 // rewrites them; at most 64 dimensions (numpy 2; numpy 1.x allows 32 and
 // npshm's Python reader follows the numpy it runs on); numpy's size check,
 // which counts zero dimensions as 1, so (0, 2**62, 4) of '<f8' is refused;
-// no '<f12' or '<c24' (they exist only on 32-bit x86).
+// no '<f12' or '<c24' (they exist only on 32-bit x86). A field shape given
+// as an int n is (n,), as numpy 2 reads it (numpy 1.x reads 1 as no shape).
 //
 // Refused on purpose, though numpy loads them:
 //   - object dtypes ('|O', or a field holding one): their bytes are

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // DType is an element type as numpy describes it in a header's descr: a
@@ -106,9 +107,10 @@ func Void(n int) DType { return scalar('V', n) }
 
 // NewStruct builds a structured dtype from fields in order, packed (each
 // field's offset is the sum of the sizes before it, as numpy lays out a
-// descr list). Unnamed, untitled void fields are padding, normalised as
-// numpy rewrites them: adjacent ones merge and empty ones go. A subarray
-// shape of () is a plain field. It checks names and titles are unique.
+// descr list). Unnamed, untitled void or subarray fields are padding,
+// normalised as numpy rewrites them: adjacent ones merge and empty ones go.
+// A subarray shape of () is a plain field. It checks names and titles are
+// unique.
 func NewStruct(fields ...Field) (DType, error) {
 	seen := make(map[string]bool, len(fields))
 	out := make([]Field, 0, len(fields))
@@ -124,7 +126,9 @@ func NewStruct(fields ...Field) (DType, error) {
 		if off+size > maxItemSize {
 			return DType{}, fmt.Errorf("%w: record larger than %d bytes", ErrDescr, maxItemSize)
 		}
-		if f.Name == "" && f.Title == "" && f.Type.Kind == 'V' && f.Type.Fields == nil {
+		if f.Name == "" && f.Title == "" && (len(f.Shape) > 0 || f.Type.Kind == 'V' && f.Type.Fields == nil) {
+			// numpy's test: an unnamed field whose dtype is void, which any
+			// subarray is
 			if size > 0 && len(out) > 0 && out[len(out)-1].IsPadding() {
 				out[len(out)-1].Type.Size += size
 			} else if size > 0 {
@@ -317,6 +321,9 @@ func fieldFromLit(v lit) (Field, error) {
 		f.Title, f.Name = n.elems[0].str, n.elems[1].str
 	default:
 		return Field{}, fmt.Errorf("%w: field name is a %v, want a str or (title, name)", ErrDescr, n.kind)
+	}
+	if !utf8.ValidString(f.Name) || !utf8.ValidString(f.Title) {
+		return Field{}, fmt.Errorf("%w: field name %q is not valid Unicode", ErrDescr, f.Name)
 	}
 	t, err := dtypeFromLit(v.elems[1])
 	if err != nil {

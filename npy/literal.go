@@ -334,10 +334,16 @@ func (p *litParser) escape(b *strings.Builder) error {
 			return p.errorf("truncated \\%c escape", c)
 		}
 		v, err := strconv.ParseUint(p.s[p.pos:p.pos+n], 16, 32)
-		if err != nil || v > utf8.MaxRune || (v >= 0xD800 && v < 0xE000) {
+		if err != nil || v > utf8.MaxRune {
 			return p.errorf("bad \\%c escape %q", c, p.s[p.pos:p.pos+n])
 		}
 		p.pos += n
+		if v >= 0xD800 && v < 0xE000 {
+			// A lone surrogate, which Python strings may hold: kept as its
+			// 3-byte (WTF-8) form, invalid UTF-8, refused if used as a name.
+			b.Write([]byte{0xE0 | byte(v>>12), 0x80 | byte(v>>6)&0x3F, 0x80 | byte(v)&0x3F})
+			return nil
+		}
 		b.WriteRune(rune(v))
 		return nil
 	}

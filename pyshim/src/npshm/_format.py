@@ -177,7 +177,7 @@ def _parse_text(raw: bytes, version: int, what: str, max_header_size: int):
 
 def dtype_from_descr(descr, what: str) -> np.dtype:
     """The dtype a header's descr describes, if this package shares it."""
-    _check_descr(descr, what)
+    descr = _check_descr(descr, what)
     try:
         dtype = np.lib.format.descr_to_dtype(descr)
     except Exception as e:  # numpy raises TypeError, ValueError, KeyError... for bad descrs
@@ -232,35 +232,39 @@ def _literal(text: str, version: int, what: str):
         raise refuse("is not a Python literal") from e
 
 
-def _check_descr(descr, what: str) -> None:
-    """Refuse the descrs numpy takes but this package does not share: type
-    strings outside _TYPESTR, subarray descrs, fields that are not tuples,
-    titles that are not strings or are empty, names that are not UTF-8."""
-    stack = [descr]
-    while stack:
-        d = stack.pop()
-        if isinstance(d, str):
-            sized = _SIZED.fullmatch(d)
-            if not _TYPESTR.fullmatch(d) or (sized and int(sized[2]) > _MAX_SIZE[sized[1]]):
-                raise SegmentError(f"{what}: bad dtype descr: type string {d!r} is not supported")
+def _check_descr(descr, what: str):
+    """descr, if this package shares it, with field shapes given as ints made
+    tuples (numpy 2 reads ('a', '<i4', 1) as shape (1,), numpy 1.x as a plain
+    field: this reader follows numpy 2 under both). Refused: type strings
+    outside _TYPESTR, subarray descrs, fields that are not tuples, titles
+    that are not strings or are empty, names that are not UTF-8."""
+    if isinstance(descr, str):
+        sized = _SIZED.fullmatch(descr)
+        if not _TYPESTR.fullmatch(descr) or (sized and int(sized[2]) > _MAX_SIZE[sized[1]]):
+            raise SegmentError(f"{what}: bad dtype descr: type string {descr!r} is not supported")
+        return descr
+    if not isinstance(descr, list):
+        raise SegmentError(f"{what}: bad dtype descr: a {type(descr).__name__}, want a type string or a list of fields")
+    out = []
+    for f in descr:
+        if not isinstance(f, tuple) or len(f) not in (2, 3):
+            raise SegmentError(f"{what}: bad dtype descr: a field is a tuple (name, dtype[, shape]), not {f!r}")
+        names = f[0] if isinstance(f[0], tuple) else (f[0],)
+        if len(names) > 2 or not all(isinstance(n, str) for n in names) or (len(names) == 2 and not names[0]):
+            raise SegmentError(f"{what}: bad dtype descr: field name {f[0]!r}")
+        try:
+            "".join(names).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise SegmentError(f"{what}: bad dtype descr: field name {f[0]!r} is not valid Unicode") from e
+        if len(f) == 2:
+            out.append((f[0], _check_descr(f[1], what)))
             continue
-        if not isinstance(d, list):
-            raise SegmentError(f"{what}: bad dtype descr: a {type(d).__name__}, want a type string or a list of fields")
-        for f in d:
-            if not isinstance(f, tuple) or len(f) not in (2, 3):
-                raise SegmentError(f"{what}: bad dtype descr: a field is a tuple (name, dtype[, shape]), not {f!r}")
-            names = f[0] if isinstance(f[0], tuple) else (f[0],)
-            if len(names) > 2 or not all(isinstance(n, str) for n in names) or (len(names) == 2 and not names[0]):
-                raise SegmentError(f"{what}: bad dtype descr: field name {f[0]!r}")
-            try:
-                "".join(names).encode("utf-8")
-            except UnicodeEncodeError as e:
-                raise SegmentError(f"{what}: bad dtype descr: field name {f[0]!r} is not valid Unicode") from e
-            if len(f) == 3:
-                dims = f[2] if isinstance(f[2], tuple) else (f[2],)
-                if not all(type(x) is int for x in dims):
-                    raise SegmentError(f"{what}: bad dtype descr: field shape {f[2]!r}")
-            stack.append(f[1])
+        dims = f[2] if isinstance(f[2], tuple) else (f[2],)
+        if not all(type(x) is int for x in dims):
+            raise SegmentError(f"{what}: bad dtype descr: field shape {f[2]!r}")
+        out.append((f[0], _check_descr(f[1], what), dims))
+    return out
+
 
 
 def encode_header(dtype: np.dtype, fortran_order: bool, shape: Tuple[int, ...]) -> bytes:
