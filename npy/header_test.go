@@ -287,7 +287,11 @@ func FuzzParseHeader(f *testing.F) {
 		f.Add(header(s))
 	}
 	if raw, err := os.ReadFile("testdata/header_corpus.json"); err == nil { // numpy's odd cases
-		var file struct{ Cases []struct{ HeaderHex string `json:"header_hex"` } }
+		var file struct {
+			Cases []struct {
+				HeaderHex string `json:"header_hex"`
+			}
+		}
 		if err := json.Unmarshal(raw, &file); err != nil {
 			f.Fatalf("Unmarshal corpus: %v", err)
 		}
