@@ -117,13 +117,23 @@ func OpenDescriptor(d Descriptor, mode Mode) (*Array, error) {
 }
 
 // checkDescriptor fails with ErrDescriptor unless the array's header is the
-// one the descriptor describes.
+// one the descriptor describes; the message names each field that differs,
+// with both values.
 func checkDescriptor(a *Array, d Descriptor) error {
 	h := a.header
-	if !h.DType.Equal(d.DType) || h.FortranOrder != d.FortranOrder || !reflect.DeepEqual(h.Shape, d.Shape) ||
-		int64(h.DataOffset) != d.Offset || a.nbytes != d.NBytes {
-		return fmt.Errorf("%q: %w: segment holds %s %v, descriptor says %s %v",
-			d.Name, ErrDescriptor, h.DType, h.Shape, d.DType, d.Shape)
+	var diffs []string
+	differ := func(field string, same bool, says, holds any) {
+		if !same {
+			diffs = append(diffs, fmt.Sprintf("descriptor says %s %v, segment holds %s %v", field, says, field, holds))
+		}
+	}
+	differ("dtype", h.DType.Equal(d.DType), d.DType, h.DType)
+	differ("shape", reflect.DeepEqual(h.Shape, d.Shape), d.Shape, h.Shape)
+	differ("fortran_order", h.FortranOrder == d.FortranOrder, d.FortranOrder, h.FortranOrder)
+	differ("offset", int64(h.DataOffset) == d.Offset, d.Offset, h.DataOffset)
+	differ("nbytes", a.nbytes == d.NBytes, d.NBytes, a.nbytes)
+	if diffs != nil {
+		return fmt.Errorf("%q: %w: %s", d.Name, ErrDescriptor, strings.Join(diffs, "; "))
 	}
 	return nil
 }

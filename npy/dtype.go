@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // DType is an element type as numpy describes it in a header's descr: a
@@ -106,34 +107,53 @@ func Void(n int) DType { return scalar('V', n) }
 
 // NewStruct builds a structured dtype from fields in order, packed (each
 // field's offset is the sum of the sizes before it, as numpy lays out a
-// descr list); padding fields keep aligned layouts. It checks names.
+// descr list). Unnamed, untitled void or subarray fields are padding,
+// normalised as numpy rewrites them: adjacent ones merge and empty ones go.
+// A subarray shape of () is a plain field. It checks names and titles are
+// unique.
 func NewStruct(fields ...Field) (DType, error) {
 	seen := make(map[string]bool, len(fields))
-	out := make([]Field, len(fields))
+	out := make([]Field, 0, len(fields))
 	off := 0
 	for i, f := range fields {
 		if err := f.Type.valid(); err != nil {
 			return DType{}, fmt.Errorf("field %q: %w", f.Name, err)
 		}
-		if f.Name == "" && !f.IsPadding() {
-			return DType{}, fmt.Errorf("%w: field %d has an empty name", ErrDescr, i)
-		}
-		for _, name := range []string{f.Name, f.Title} {
-			if name != "" && seen[name] {
-				return DType{}, fmt.Errorf("%w: duplicate field name %q", ErrDescr, name)
-			}
-			seen[name] = name != ""
-		}
 		size, ok := mulCheck(f.Type.Size, f.Shape)
 		if !ok {
 			return DType{}, fmt.Errorf("%w: field %q: subarray shape %v", ErrDescr, f.Name, f.Shape)
 		}
-		f.Shape = clone(f.Shape)
-		f.Offset = off
-		out[i] = f
-		if off += size; off < 0 || off > maxItemSize {
+		if off+size > maxItemSize {
 			return DType{}, fmt.Errorf("%w: record larger than %d bytes", ErrDescr, maxItemSize)
 		}
+		if f.Name == "" && f.Title == "" && (len(f.Shape) > 0 || f.Type.Kind == 'V' && f.Type.Fields == nil) {
+			// numpy's test: an unnamed field whose dtype is void, which any
+			// subarray is
+			if size > 0 && len(out) > 0 && out[len(out)-1].IsPadding() {
+				out[len(out)-1].Type.Size += size
+			} else if size > 0 {
+				out = append(out, Field{Type: Void(size), Offset: off})
+			}
+			off += size
+			continue
+		}
+		names := []string{f.Name}
+		if f.Title != "" {
+			names = append(names, f.Title)
+		}
+		for _, name := range names {
+			if seen[name] {
+				return DType{}, fmt.Errorf("%w: field %d: duplicate field name or title %q", ErrDescr, i, name)
+			}
+			seen[name] = true
+		}
+		f.Shape = clone(f.Shape)
+		if len(f.Shape) == 0 {
+			f.Shape = nil
+		}
+		f.Offset = off
+		out = append(out, f)
+		off += size
 	}
 	return DType{Order: '|', Kind: 'V', Size: off, Fields: out}, nil
 }
@@ -143,7 +163,7 @@ const maxItemSize = math.MaxInt32
 
 func mulCheck(n int, dims []int) (int, bool) {
 	for _, d := range dims {
-		if d < 0 || (d != 0 && n > maxItemSize/d) {
+		if d < 0 || d > maxItemSize || (d != 0 && n > maxItemSize/d) {
 			return 0, false
 		}
 		n *= d
@@ -252,7 +272,7 @@ func ParseDType(s string) (DType, error) {
 	if s == "" || !strings.ContainsAny(s[:1], "'\"[(") {
 		return parseTypeStr(s)
 	}
-	v, err := parseLiteral(s)
+	v, err := parseLiteral(s, false)
 	if err != nil {
 		return DType{}, fmt.Errorf("%w: %v", ErrDescr, err)
 	}
@@ -296,10 +316,14 @@ func fieldFromLit(v lit) (Field, error) {
 	switch n := v.elems[0]; {
 	case n.kind == litStr:
 		f.Name = n.str
-	case n.kind == litTuple && len(n.elems) == 2 && n.elems[0].kind == litStr && n.elems[1].kind == litStr:
+	case n.kind == litTuple && len(n.elems) == 2 && n.elems[0].kind == litStr && n.elems[1].kind == litStr &&
+		n.elems[0].str != "":
 		f.Title, f.Name = n.elems[0].str, n.elems[1].str
 	default:
 		return Field{}, fmt.Errorf("%w: field name is a %v, want a str or (title, name)", ErrDescr, n.kind)
+	}
+	if !utf8.ValidString(f.Name) || !utf8.ValidString(f.Title) {
+		return Field{}, fmt.Errorf("%w: field name %q is not valid Unicode", ErrDescr, f.Name)
 	}
 	t, err := dtypeFromLit(v.elems[1])
 	if err != nil {
@@ -339,15 +363,33 @@ func shapeFromLit(v lit) ([]int, error) {
 var dtUnits = map[string]bool{"Y": true, "M": true, "W": true, "D": true, "h": true, "m": true,
 	"s": true, "ms": true, "us": true, "μs": true, "ns": true, "ps": true, "fs": true, "as": true, "generic": true}
 
-// The sizes numpy allows per fixed-size kind, and its default when the type
-// string has none (i8, u8, f8, c16).
-var (
-	kindSizes = map[byte][]int{'b': {1}, 'i': {1, 2, 4, 8}, 'u': {1, 2, 4, 8}, 'f': {2, 4, 8, 12, 16},
-		'c': {8, 16, 24, 32}, 'M': {8}, 'm': {8}, 'O': {8}}
-	defaultSize = map[byte]int{'b': 1, 'i': 8, 'u': 8, 'f': 8, 'c': 16, 'M': 8, 'm': 8, 'O': 8}
-)
+// typeCodes are numpy's one-letter type codes and the dtype each stands for
+// alone (on a 64-bit Linux host: 'l' and 'p' are 8 bytes, 'g' is 16).
+var typeCodes = map[byte]struct {
+	kind byte
+	size int
+}{
+	'?': {'b', 1}, 'b': {'i', 1}, 'B': {'u', 1}, 'h': {'i', 2}, 'H': {'u', 2}, 'i': {'i', 4}, 'I': {'u', 4},
+	'l': {'i', 8}, 'L': {'u', 8}, 'q': {'i', 8}, 'Q': {'u', 8}, 'p': {'i', 8}, 'P': {'u', 8},
+	'e': {'f', 2}, 'f': {'f', 4}, 'd': {'f', 8}, 'g': {'f', 16}, 'F': {'c', 8}, 'D': {'c', 16}, 'G': {'c', 32},
+	'c': {'S', 1}, 'S': {'S', 0}, 'U': {'U', 0}, 'V': {'V', 0}, 'M': {'M', 8}, 'm': {'m', 8}, 'O': {'O', 8},
+}
 
-// parseTypeStr parses one type string such as "<f8", "|S10", "U3", "<M8[ns]".
+// sizedCodes are the sizes numpy allows after a type code ('i4', 'c16').
+// 12-byte floats and 24-byte complexes exist only on 32-bit x86, so numpy
+// refuses them on the hosts this package runs on.
+var sizedCodes = map[byte][]int{'b': {1}, 'i': {1, 2, 4, 8}, 'u': {1, 2, 4, 8}, 'f': {2, 4, 8, 16},
+	'c': {8, 16, 32}, 'M': {8}, 'm': {8}, 'O': {4, 8}}
+
+// maxUnitMultiplier is numpy's cap on a datetime unit's multiplier (a C int).
+const maxUnitMultiplier = math.MaxInt32
+
+// parseTypeStr parses one type string: an optional byte order, then a type
+// code alone ("d", "S"), a code with a size ("<f8", "|S10", "U3") or a
+// datetime with a unit ("<M8[ns]", "m8[10s]"). numpy also takes names
+// ("float64"), comma lists ("i4,f8"), subarrays ("(2,)f8"), "a", signs and
+// spaces in sizes, and "M8[s/4]"; no writer makes them, so they are
+// refused (as npshm's Python reader refuses them).
 func parseTypeStr(s string) (DType, error) {
 	bad := func(why string) (DType, error) {
 		return DType{}, fmt.Errorf("%w: %s: %s", ErrDescr, pyStr(s), why)
@@ -360,71 +402,99 @@ func parseTypeStr(s string) (DType, error) {
 	if rest == "" {
 		return bad("no type code")
 	}
-	kind := rest[0]
-	rest = rest[1:]
-	if kind == '?' {
-		kind = 'b'
-	}
-	unit := ""
-	if i := strings.IndexByte(rest, '['); i >= 0 {
-		if kind != 'M' && kind != 'm' {
-			return bad("a unit is only allowed on datetime types")
-		}
-		if !strings.HasSuffix(rest, "]") {
-			return bad("unterminated unit")
-		}
-		unit, rest = rest[i+1:len(rest)-1], rest[:i]
-		u := strings.TrimLeft(unit, "0123456789")
-		if !dtUnits[u] || (u == "generic" && u != unit) {
-			return bad("unknown datetime unit")
-		}
-		if u == "generic" {
-			unit = ""
-		}
-	}
-	n := -1
-	if rest != "" {
-		v, err := strconv.Atoi(rest)
-		if err != nil || v < 0 || v > maxItemSize {
-			return bad("bad size")
-		}
-		n = v
-	}
+	code, rest := rest[0], rest[1:]
 	var t DType
-	switch kind {
-	case 'S', 'V', 'U':
-		if n < 0 {
-			return bad("needs a size")
-		}
-		if kind == 'U' {
-			if n > maxItemSize/4 {
-				return bad("bad size")
-			}
-			n *= 4
-		}
-		t = scalar(kind, n)
-	default:
-		allowed, ok := kindSizes[kind]
+	switch {
+	case rest == "":
+		c, ok := typeCodes[code]
 		if !ok {
 			return bad("unknown type code")
 		}
-		if n < 0 {
-			n = defaultSize[kind]
+		t = scalar(c.kind, c.size)
+	case code == 'S' || code == 'V' || code == 'U':
+		n, ok := decimal(rest, maxItemSize)
+		if !ok || (code == 'U' && n > maxItemSize/4) {
+			return bad("bad size")
 		}
+		if code == 'U' {
+			n *= 4
+		}
+		t = scalar(code, n)
+	default:
+		unit := ""
+		if i := strings.IndexByte(rest, '['); i >= 0 && (code == 'M' || code == 'm') {
+			if !strings.HasSuffix(rest, "]") {
+				return bad("unterminated unit")
+			}
+			var ok bool
+			if unit, ok = datetimeUnit(rest[i+1 : len(rest)-1]); !ok {
+				return bad("unknown datetime unit")
+			}
+			rest = rest[:i]
+		}
+		n, ok := decimal(rest, maxItemSize)
 		okSize := false
-		for _, a := range allowed {
-			okSize = okSize || a == n
+		for _, a := range sizedCodes[code] {
+			okSize = okSize || (ok && a == n && rest[0] != '0')
 		}
 		if !okSize {
 			return bad("unsupported size")
 		}
-		t = scalar(kind, n)
+		t = scalar(code, n) // 'b1' is bool, though 'b' alone is int8
+		if code == 'O' {
+			t.Size = 8
+		}
+		t.Unit = unit
 	}
-	t.Unit = unit
 	if t.Order != '|' && (order == '<' || order == '>') {
 		t.Order = order
 	}
 	return t, nil
+}
+
+// decimal parses a string of ASCII digits no larger than max.
+func decimal(s string, max int) (int, bool) {
+	if s == "" {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return 0, false
+		}
+		if n = n*10 + int(s[i]-'0'); n > max {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// datetimeUnit checks a unit as numpy reads it (multiplier, then a unit
+// name) and returns it as numpy writes it: "01s" is "s", "μs" is "us", any
+// generic unit is "".
+func datetimeUnit(u string) (string, bool) {
+	name := strings.TrimLeft(u, "0123456789")
+	digits := u[:len(u)-len(name)]
+	if !dtUnits[name] {
+		return "", false
+	}
+	mult := 1
+	if digits != "" {
+		var ok bool
+		if mult, ok = decimal(digits, maxUnitMultiplier); !ok {
+			return "", false
+		}
+	}
+	switch {
+	case name == "generic":
+		return "", true
+	case name == "μs":
+		name = "us"
+	}
+	if mult == 1 {
+		return name, true
+	}
+	return strconv.Itoa(mult) + name, true
 }
 
 // valid reports whether t is a usable dtype (the zero DType is not).

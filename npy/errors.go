@@ -20,8 +20,8 @@ var (
 	ErrKeys = errors.New("npy header keys")
 	// ErrDescr: descr is not a dtype description this package models.
 	ErrDescr = errors.New("bad dtype descr")
-	// ErrShape: shape is not a tuple of non-negative ints, or its size
-	// overflows 64-bit arithmetic.
+	// ErrShape: shape is not a tuple of non-negative ints, has more than
+	// MaxDims dimensions, or its size overflows 64-bit arithmetic.
 	ErrShape = errors.New("bad shape")
 	// ErrObject: the dtype holds Python objects ('|O'), whose bytes are
 	// pointers into one process and cannot be shared or mapped.

@@ -56,14 +56,31 @@ type Header struct {
 	DataOffset int
 }
 
+// MaxDims is the most dimensions an array may have: numpy 2's limit
+// (numpy 1.x allows 32).
+const MaxDims = 64
+
 // Len is the number of elements: the product of Shape (1 for a 0-d array).
+// It fails if Shape has a negative dimension, more than MaxDims of them, or
+// a product beyond 2^63.
 func (h Header) Len() (int64, error) {
+	if len(h.Shape) > MaxDims {
+		return 0, fmt.Errorf("%w: %d dimensions (numpy allows %d)", ErrShape, len(h.Shape), MaxDims)
+	}
 	n := int64(1)
 	for _, d := range h.Shape {
 		if d < 0 {
 			return 0, fmt.Errorf("%w: negative dimension %d", ErrShape, d)
 		}
-		if d != 0 && n > math.MaxInt64/int64(d) {
+		if d == 0 {
+			n = 0
+		}
+	}
+	for _, d := range h.Shape {
+		if n == 0 {
+			break
+		}
+		if n > math.MaxInt64/int64(d) {
 			return 0, fmt.Errorf("%w: %s has more than 2^63 elements", ErrShape, pyTuple(h.Shape))
 		}
 		n *= int64(d)
@@ -72,7 +89,9 @@ func (h Header) Len() (int64, error) {
 }
 
 // NBytes is the size of the data: Len() times the itemsize, checked for
-// overflow. It fails with ErrObject for object dtypes, whose data is pickled.
+// overflow as numpy checks it (zero dimensions count as 1, so numpy's
+// (0, 2**62, 4) of '<f8' is refused too). It fails with ErrObject for
+// object dtypes, whose data is pickled.
 func (h Header) NBytes() (int64, error) {
 	n, err := h.Len()
 	if err != nil {
@@ -81,11 +100,14 @@ func (h Header) NBytes() (int64, error) {
 	if h.DType.HasObject() {
 		return 0, ErrObject
 	}
-	size := int64(h.DType.Size)
-	if size != 0 && n > math.MaxInt64/size {
-		return 0, fmt.Errorf("%w: %s of %s is more than 2^63 bytes", ErrShape, pyTuple(h.Shape), h.DType)
+	check := int64(h.DType.Size)
+	for _, d := range h.Shape {
+		if d != 0 && check > math.MaxInt64/int64(d) {
+			return 0, fmt.Errorf("%w: %s of %s is more than 2^63 bytes", ErrShape, pyTuple(h.Shape), h.DType)
+		}
+		check *= int64(max(d, 1))
 	}
-	return n * size, nil
+	return n * int64(h.DType.Size), nil
 }
 
 // dictText is the header dict exactly as numpy's writer formats it, with the
@@ -229,7 +251,7 @@ func parseHeader(b []byte, maxSize int) (Header, error) {
 	if n := utf8.RuneCountInString(text); n > maxSize {
 		return Header{}, fmt.Errorf("%w: %d characters (limit %d)", ErrHeaderTooLarge, n, maxSize)
 	}
-	d, err := parseLiteral(text)
+	d, err := parseLiteral(text, v.Major < 3)
 	if err != nil {
 		return Header{}, err
 	}
@@ -249,7 +271,7 @@ func parseHeader(b []byte, maxSize int) (Header, error) {
 				idx = 2
 			}
 		}
-		if idx < 0 || vals[idx] != nil {
+		if idx < 0 { // a repeated key is allowed: the last one counts, as in Python
 			return Header{}, fmt.Errorf("%w: want exactly 'descr', 'fortran_order', 'shape'; found %s", ErrKeys, keyList(d.elems))
 		}
 		vals[idx] = &d.vals[i]

@@ -219,16 +219,26 @@ func TestParseAccepts(t *testing.T) {
 
 func TestParseDType(t *testing.T) {
 	tests := map[string]string{
-		"f8":                                "<f8",
-		"'>i2'":                             ">i2",
-		"?":                                 "|b1",
-		"S10":                               "|S10",
-		"U3":                                "<U3",
-		"M8[ns]":                            "<M8[ns]",
-		"[('chr','S10'),('pos','<i4')]":     "[('chr', '|S10'), ('pos', '<i4')]",
-		"[(('T', 'n'), '<f4', (2, 2))]":     "[(('T', 'n'), '<f4', (2, 2))]",
-		"[('a', [('b', 'u1')], (3,))]":      "[('a', [('b', '|u1')], (3,))]",
-		"[('', '|V3'), ('x', '<i4')]":       "[('', '|V3'), ('x', '<i4')]",
+		"f8":                            "<f8",
+		"'>i2'":                         ">i2",
+		"?":                             "|b1",
+		"S10":                           "|S10",
+		"U3":                            "<U3",
+		"M8[ns]":                        "<M8[ns]",
+		"[('chr','S10'),('pos','<i4')]": "[('chr', '|S10'), ('pos', '<i4')]",
+		"[(('T', 'n'), '<f4', (2, 2))]": "[(('T', 'n'), '<f4', (2, 2))]",
+		"[('a', [('b', 'u1')], (3,))]":  "[('a', [('b', '|u1')], (3,))]",
+		"[('', '|V3'), ('x', '<i4')]":   "[('', '|V3'), ('x', '<i4')]",
+		"[('', 'V1'), ('', 'V2', (2,)), ('', 'V0'), ('x', 'i', ())]": "[('', '|V5'), ('x', '<i4')]",
+		"[('', '<i4')]":                     "[('', '<i4')]",
+		"S":                                 "|S0",
+		"d":                                 "<f8",
+		"b":                                 "|i1",
+		"b1":                                "|b1",
+		"c":                                 "|S1",
+		"<g":                                "<f16",
+		"M8[01s]":                           "<M8[s]",
+		"M8[5generic]":                      "<M8",
 		"[(\"it's\", 'u1'), ('q\"', 'u1')]": "[(\"it's\", '|u1'), ('q\"', '|u1')]",
 	}
 	for in, want := range tests {
@@ -241,7 +251,8 @@ func TestParseDType(t *testing.T) {
 			t.Errorf("ParseDType(%q) = %s, want %s", in, got, want)
 		}
 	}
-	for _, bad := range []string{"", "f7", "x", "<", "S", "[('', '<i4')]", "(('a','<i4'),)", "[('a','<i4')", "U99999999999"} {
+	for _, bad := range []string{"", "f7", "x", "<", "S+1", "<f12", "<f08", "u", "M[ns]", "M8[2147483648s]", "float64",
+		"[('', '<i4'), ('', '<i4')]", "[(('', 'a'), '<i4')]", "(('a','<i4'),)", "[('a','<i4')", "U99999999999"} {
 		if _, err := ParseDType(bad); err == nil {
 			t.Errorf("ParseDType(%q) accepted it", bad)
 		}
@@ -274,6 +285,20 @@ func FuzzParseHeader(f *testing.F) {
 		"{'descr': 'x\\u00e9\\x41\\101', 'fortran_order': False, 'shape': (1,)}",
 	} {
 		f.Add(header(s))
+	}
+	if raw, err := os.ReadFile("testdata/header_corpus.json"); err == nil { // numpy's odd cases
+		var file struct {
+			Cases []struct {
+				HeaderHex string `json:"header_hex"`
+			}
+		}
+		if err := json.Unmarshal(raw, &file); err != nil {
+			f.Fatalf("Unmarshal corpus: %v", err)
+		}
+		for _, c := range file.Cases {
+			b, _ := hex.DecodeString(c.HeaderHex)
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := ParseHeader(b)

@@ -10,6 +10,15 @@ import (
 // This file is a strict parser for the subset of Python literals that .npy
 // headers use: dicts, tuples, lists, str, int, True, False and None. It never
 // evaluates anything; whatever else appears is a syntax error.
+//
+// The subset, which npshm's Python reader enforces too: strings in single or
+// double quotes, optionally u-prefixed, with Python's escapes except
+// \N{...}; decimal ints with optional sign and underscores, and in format
+// versions 1.0 and 2.0 the Python 2 'L' suffix numpy strips; whitespace is
+// space, tab, form feed, newlines and backslash-newline; brackets nest up to
+// 200 deep, as in CPython. Refused though Python takes them: comments,
+// hex, octal and binary ints, raw, bytes, triple-quoted and adjacent
+// strings, NUL characters.
 
 type litKind uint8
 
@@ -38,23 +47,34 @@ type lit struct {
 	vals     []lit
 }
 
-// maxLiteralDepth bounds nesting so hostile input cannot exhaust the stack.
-const maxLiteralDepth = 64
+// maxLiteralDepth bounds nesting so hostile input cannot exhaust the stack:
+// CPython's parser allows 200 nested brackets.
+const maxLiteralDepth = 200
 
 type litParser struct {
 	s     string
 	pos   int
 	depth int
+	longs bool // take the Python 2 'L' suffix on ints (format 1.0 and 2.0)
 }
 
 // parseLiteral parses s as exactly one literal, surrounded only by whitespace.
-func parseLiteral(s string) (lit, error) {
-	p := litParser{s: s}
+// longs allows a Python 2 'L' after an int.
+func parseLiteral(s string, longs bool) (lit, error) {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return lit{}, fmt.Errorf("%w: at byte %d: NUL character", ErrSyntax, i)
+	}
+	if strings.Contains(s, `\N{`) {
+		return lit{}, fmt.Errorf("%w: \\N{...} escapes are not supported", ErrSyntax)
+	}
+	p := litParser{s: s, longs: longs}
 	v, err := p.value()
 	if err != nil {
 		return lit{}, err
 	}
-	p.space()
+	for p.pos < len(p.s) && strings.IndexByte(" \t\n\r\f", p.s[p.pos]) >= 0 {
+		p.pos++ // not space(): Python refuses a backslash-newline at the end
+	}
 	if p.pos != len(p.s) {
 		return lit{}, p.errorf("unexpected %s after the literal", p.near())
 	}
@@ -77,12 +97,27 @@ func (p *litParser) near() string {
 func (p *litParser) space() {
 	for p.pos < len(p.s) {
 		switch p.s[p.pos] {
-		case ' ', '\t', '\n', '\r', '\f', '\v':
+		case ' ', '\t', '\n', '\r', '\f':
 			p.pos++
+		case '\\':
+			if !p.continuation() {
+				return
+			}
 		default:
 			return
 		}
 	}
+}
+
+// continuation skips a backslash-newline.
+func (p *litParser) continuation() bool {
+	for _, nl := range []string{"\\\n", "\\\r\n", "\\\r"} {
+		if strings.HasPrefix(p.s[p.pos:], nl) {
+			p.pos += len(nl)
+			return true
+		}
+	}
+	return false
 }
 
 func (p *litParser) value() (lit, error) {
@@ -177,10 +212,14 @@ func (p *litParser) seq(open, close byte, kind litKind) (lit, error) {
 func (p *litParser) integer() (lit, error) {
 	start := p.pos
 	neg := false
+	parens := 0 // a sign may apply to a parenthesised number: -(3)
 	if c := p.s[p.pos]; c == '-' || c == '+' {
 		neg = c == '-'
 		p.pos++
-		p.space()
+		for p.space(); p.pos < len(p.s) && p.s[p.pos] == '('; p.space() {
+			p.pos++
+			parens++
+		}
 	}
 	digits := p.pos
 	var n uint64
@@ -210,11 +249,23 @@ func (p *litParser) integer() (lit, error) {
 	if p.s[digits] == '0' && p.pos-digits > 1 && strings.Trim(p.s[digits:p.pos], "0_") != "" {
 		return lit{}, p.errorf("leading zeros in integer %q", p.s[start:p.pos])
 	}
-	if p.pos < len(p.s) && (p.s[p.pos] == 'L' || p.s[p.pos] == 'l') {
-		p.pos++ // Python 2 long suffix, which numpy strips from old headers
+	if p.longs { // Python 2 long suffix, which numpy strips from 1.0 and 2.0 headers
+		end := p.pos
+		for end < len(p.s) && (p.s[end] == ' ' || p.s[end] == '\t' || p.s[end] == '\f') {
+			end++
+		}
+		if end < len(p.s) && p.s[end] == 'L' && !identChar(p.s, end+1) {
+			p.pos = end + 1
+		}
 	}
 	if identChar(p.s, p.pos) || (p.pos < len(p.s) && p.s[p.pos] == '.') {
 		return lit{}, p.errorf("not an integer: %s", strconv.Quote(p.s[start:min(p.pos+1, len(p.s))]))
+	}
+	for ; parens > 0; parens-- {
+		if p.space(); p.pos >= len(p.s) || p.s[p.pos] != ')' {
+			return lit{}, p.errorf("expected ')' after a signed number, found %s", p.near())
+		}
+		p.pos++
 	}
 	if !neg && n == 1<<63 {
 		overflow = true
@@ -244,7 +295,7 @@ func (p *litParser) str() (lit, error) {
 		case c == q:
 			p.pos++
 			return lit{kind: litStr, str: b.String()}, nil
-		case c == '\n':
+		case c == '\n' || c == '\r':
 			return lit{}, p.errorf("newline inside string")
 		case c == '\\':
 			if err := p.escape(&b); err != nil {
@@ -283,10 +334,16 @@ func (p *litParser) escape(b *strings.Builder) error {
 			return p.errorf("truncated \\%c escape", c)
 		}
 		v, err := strconv.ParseUint(p.s[p.pos:p.pos+n], 16, 32)
-		if err != nil || v > utf8.MaxRune || (v >= 0xD800 && v < 0xE000) {
+		if err != nil || v > utf8.MaxRune {
 			return p.errorf("bad \\%c escape %q", c, p.s[p.pos:p.pos+n])
 		}
 		p.pos += n
+		if v >= 0xD800 && v < 0xE000 {
+			// A lone surrogate, which Python strings may hold: kept as its
+			// 3-byte (WTF-8) form, invalid UTF-8, refused if used as a name.
+			b.Write([]byte{0xE0 | byte(v>>12), 0x80 | byte(v>>6)&0x3F, 0x80 | byte(v)&0x3F})
+			return nil
+		}
 		b.WriteRune(rune(v))
 		return nil
 	}
@@ -299,8 +356,9 @@ func (p *litParser) escape(b *strings.Builder) error {
 		b.WriteRune(rune(v))
 		return nil
 	}
-	// Python keeps unknown escapes verbatim (with a warning).
+	// Python keeps unknown escapes verbatim (with a warning); the character
+	// after the backslash is read as any other (it may be multi-byte).
 	b.WriteByte('\\')
-	b.WriteByte(c)
+	p.pos--
 	return nil
 }

@@ -22,7 +22,7 @@ from typing import IO, Any, Iterator, List, Mapping, Optional, Union
 
 import numpy as np
 
-from ._format import SegmentError, encode_header, header_length, parse_header
+from ._format import DescriptorError, SegmentError, dtype_from_descr, encode_header, header_length, parse_header
 from ._segment import (
     TEMP_PREFIX,
     XATTR_PERSISTENT,
@@ -43,7 +43,7 @@ from ._segment import (
 )
 
 __all__ = [
-    "attach", "share", "create", "Shared", "SegmentError", "shm_dir",
+    "attach", "share", "create", "Shared", "SegmentError", "DescriptorError", "shm_dir",
     "publish", "get", "names", "attach_lines", "share_anonymous", "send", "recv",
     "UnsafeFDError",
 ]
@@ -70,57 +70,133 @@ def _view(mm, hdr, writable: bool) -> np.ndarray:
 
 
 def _resolve(target: Union[str, Descriptor]):
-    """(path, label, descriptor or None) for a name, a JSON line or a dict."""
-    desc = None
+    """(path, label, checked descriptor or None) for a name, a JSON line or a dict."""
     if isinstance(target, str) and target.lstrip().startswith("{"):
-        try:
-            desc = json.loads(target)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"descriptor is not valid JSON: {e}") from e
+        desc = _descriptor(_load_json(target), "descriptor")
     elif isinstance(target, Mapping):
-        desc = target
+        desc = _descriptor(target, "descriptor")
     elif not isinstance(target, str):
         raise TypeError(f"attach() takes a name, a descriptor dict or a JSON line, not {type(target).__name__}")
-    if desc is None:
+    else:
         return segment_path(target), target, None
-    if not isinstance(desc, Mapping) or "name" not in desc:
-        raise ValueError("descriptor has no 'name'")
-    if desc.get("anonymous"):
-        raise ValueError("an anonymous (memfd) array is attached with npshm.recv(sock), not by descriptor")
-    if desc.get("path"):
-        return str(desc["path"]), repr(str(desc["path"])), desc
-    return segment_path(desc["name"]), repr(clean_name(desc["name"])), desc
-
-
-def _check_descriptor(desc: Descriptor, hdr, label: str) -> None:
+    if desc["anonymous"]:
+        raise DescriptorError("an anonymous (memfd) array is attached with npshm.recv(sock), not by descriptor")
+    if desc["path"]:
+        return desc["path"], repr(desc["path"]), desc
     try:
-        want_dtype = _dtype_from_json(desc["dtype"])
-        ok = (
-            want_dtype == hdr.dtype
-            and tuple(desc["shape"]) == hdr.shape
-            and bool(desc.get("fortran_order", False)) == hdr.fortran_order
-            and desc.get("offset", hdr.offset) == hdr.offset
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{label}: malformed descriptor: {e}") from e
-    if not ok:
-        raise ValueError(
-            f"{label}: descriptor says {desc.get('dtype')} {desc.get('shape')}, "
-            f"segment holds {hdr.dtype.str if hdr.dtype.names is None else hdr.dtype.descr} {list(hdr.shape)}"
-        )
+        return segment_path(desc["name"]), repr(clean_name(desc["name"])), desc
+    except ValueError as e:
+        raise DescriptorError(f"descriptor: {e}") from None
 
 
-def _dtype_from_json(d) -> np.dtype:
-    """numpy dtype from the descriptor's JSON dtype (lists for tuples)."""
-    if isinstance(d, str):
-        return np.lib.format.descr_to_dtype(d)
+def _load_json(line: Union[str, bytes]):
+    """A descriptor's JSON, any parse failure (even nesting too deep for
+    the json module) a DescriptorError."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise DescriptorError(f"descriptor is not valid JSON: {e}") from None
 
-    def field(e):
+
+_MAX_INT = (1 << 63) - 1
+
+
+def _descriptor(obj, label: str) -> dict:
+    """The descriptor's fields, type-checked: name (str), path (str, optional),
+    anonymous (bool), dtype (a numpy dtype), shape (tuple), and fortran_order,
+    offset, nbytes, size (None when absent). DescriptorError otherwise."""
+
+    def bad(why: str) -> DescriptorError:
+        return DescriptorError(f"{label}: malformed descriptor: {why}")
+
+    if not isinstance(obj, Mapping):
+        raise bad(f"a JSON {type(obj).__name__}, want an object")
+    if not isinstance(obj.get("name"), str):
+        raise bad("'name' is missing or not a string")
+
+    def opt(key: str, kind: type, default=None):
+        v = obj.get(key, default)
+        if v is not None and (type(v) is not kind or (kind is int and not 0 <= v <= _MAX_INT)):
+            want = "a non-negative int" if kind is int else f"a {kind.__name__}"
+            raise bad(f"{key!r} is {v!r}, want {want}")
+        return v
+
+    shape = obj.get("shape")
+    if not isinstance(shape, (list, tuple)) or not all(type(x) is int and 0 <= x <= _MAX_INT for x in shape):
+        raise bad(f"'shape' is {shape!r}, want a list of non-negative ints")
+    if "dtype" not in obj:
+        raise bad("no 'dtype'")
+    return {
+        "name": obj["name"],
+        "path": opt("path", str),
+        "anonymous": opt("anonymous", bool, False),
+        "dtype": _dtype_from_json(obj["dtype"], label),
+        "shape": tuple(shape),
+        "fortran_order": opt("fortran_order", bool),
+        "offset": opt("offset", int),
+        "nbytes": opt("nbytes", int),
+        "size": opt("size", int),
+    }
+
+
+def _check_descriptor(desc: dict, hdr, label: str) -> None:
+    """DescriptorError naming each field where the descriptor and the
+    segment's header disagree."""
+    held = {
+        "dtype": hdr.dtype,
+        "shape": hdr.shape,
+        "fortran_order": hdr.fortran_order,
+        "offset": hdr.offset,
+        "nbytes": hdr.nbytes,
+    }
+    diffs = [
+        f"descriptor says {key} {_show(desc[key])}, segment holds {key} {_show(have)}"
+        for key, have in held.items()
+        if desc[key] is not None and desc[key] != have
+    ]
+    if diffs:
+        raise DescriptorError(f"{label}: " + "; ".join(diffs))
+
+
+def _show(v) -> str:
+    if isinstance(v, np.dtype):
+        return v.str if v.names is None else str(_dtype_to_json(v))
+    return str(list(v)) if isinstance(v, tuple) else str(v)
+
+
+_MAX_JSON_DEPTH = 64
+
+
+def _dtype_from_json(d, label: str = "descriptor") -> np.dtype:
+    """numpy dtype from the descriptor's JSON dtype (lists for tuples), checked
+    as a header's descr is: DescriptorError for anything else."""
+
+    def bad(why: str) -> DescriptorError:
+        return DescriptorError(f"{label}: malformed descriptor: 'dtype' {why}")
+
+    def descr(x, depth: int):
+        if isinstance(x, str):
+            return x
+        if not isinstance(x, list) or depth > _MAX_JSON_DEPTH:
+            raise bad("must be a type string or a list of [name, dtype(, shape)] fields, nested at most 64 deep")
+        return [field(e, depth) for e in x]
+
+    def field(e, depth: int):
+        if not isinstance(e, list) or len(e) not in (2, 3):
+            raise bad(f"field {e!r} is not [name, dtype] or [name, dtype, shape]")
         name = tuple(e[0]) if isinstance(e[0], list) else e[0]
-        sub = e[1] if isinstance(e[1], str) else [field(x) for x in e[1]]
-        return (name, sub, tuple(e[2])) if len(e) == 3 else (name, sub)
+        if len(e) == 2:
+            return (name, descr(e[1], depth + 1))
+        if not isinstance(e[2], list):
+            raise bad(f"field shape {e[2]!r} is not a list")
+        return (name, descr(e[1], depth + 1), tuple(e[2]))
 
-    return np.lib.format.descr_to_dtype([field(e) for e in d])
+    try:
+        return dtype_from_descr(descr(d, 0), label)
+    except DescriptorError:
+        raise
+    except SegmentError as e:
+        raise bad(f"{d!r} is not a dtype this package shares ({e})") from None
 
 
 def _dtype_to_json(dt: np.dtype):
@@ -155,8 +231,10 @@ def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndar
     survives this process, and only an explicit unlink removes it.
 
     Raises FileNotFoundError if there is no such segment, SegmentError (a
-    ValueError) if it does not hold a usable .npy image or does not match
-    the descriptor.
+    ValueError) if it does not hold a usable .npy image, and DescriptorError
+    (a SegmentError) if the descriptor is malformed (not JSON, not an object,
+    a field of the wrong type) or does not match the segment's header: the
+    message names each field that differs, with both values.
 
     A name that is a symbolic link (never followed), a FIFO, a directory or
     a device raises SegmentError at once; a descriptor's "path" is followed,
@@ -296,7 +374,7 @@ class Shared:
 def _reopen(descriptor: dict, path: str) -> Shared:
     mm, head = open_map(path, repr(descriptor["name"]), True)
     hdr = _header_of(mm, repr(descriptor["name"]), head)
-    _check_descriptor(descriptor, hdr, repr(descriptor["name"]))
+    _check_descriptor(_descriptor(descriptor, repr(descriptor["name"])), hdr, repr(descriptor["name"]))
     return Shared(descriptor["name"], path, mm, hdr, created=False)
 
 
@@ -539,9 +617,9 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
         while not msg.endswith(b"\n"):  # a stream socket may split the line
             more = sock.recv(1 << 16)
             if not more:
-                raise ValueError("descriptor line cut short")
+                raise DescriptorError("received array: descriptor line cut short")
             msg += more
-        desc = json.loads(msg)
+        desc = _descriptor(_load_json(msg), "received array")
         size = check_received(fd, desc)
         if size == 0:
             raise SegmentError("received segment is empty")
@@ -549,7 +627,7 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
     finally:
         for f in fds:
             os.close(f)
-    label = "received array" if not desc.get("name") else repr(desc["name"])
+    label = "received array" if not desc["name"] else repr(desc["name"])
     hdr = _header_of(mm, label)
     _check_descriptor(desc, hdr, label)
     return _view(mm, hdr, writable)
