@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/internal/pycall"
 )
 
@@ -49,7 +48,7 @@ type Options struct {
 // concurrent use.
 type Pool struct {
 	opts    Options
-	queue   chan *call
+	queue   chan *pycall.Pending
 	done    chan struct{}
 	once    sync.Once
 	wg      sync.WaitGroup
@@ -72,7 +71,7 @@ func Start(opts Options) (*Pool, error) {
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 60 * time.Second
 	}
-	p := &Pool{opts: opts, queue: make(chan *call), done: make(chan struct{})}
+	p := &Pool{opts: opts, queue: make(chan *pycall.Pending), done: make(chan struct{})}
 	errs := make(chan error, opts.Workers)
 	for i := range opts.Workers {
 		w := &worker{pool: p, id: i}
@@ -112,7 +111,7 @@ func (p *Pool) Call(ctx context.Context, fn string, args ...any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pyworker: %w", err)
 	}
-	c := &call{req: req, sent: make(chan struct{}), reply: make(chan result, 1)}
+	c := pycall.NewPending(req)
 	select {
 	case p.queue <- c:
 	case <-ctx.Done():
@@ -120,15 +119,11 @@ func (p *Pool) Call(ctx context.Context, fn string, args ...any) (any, error) {
 	case <-p.done:
 		return nil, fmt.Errorf("pyworker: call %s: %w", fn, os.ErrClosed)
 	}
-	select {
-	case r := <-c.reply:
-		return r.value, r.err
-	case <-ctx.Done():
-		if r, ok := c.abandon(); ok {
-			return r.value, r.err
-		}
-		return nil, fmt.Errorf("pyworker: call %s: %w", fn, ctx.Err())
+	v, err := c.Wait(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil, fmt.Errorf("pyworker: call %s: %w", fn, err)
 	}
+	return v, err
 }
 
 // Close stops the workers: idle ones at once, busy ones when their call
@@ -161,97 +156,6 @@ func (p *Pool) PIDs() []int {
 		}
 	}
 	return out
-}
-
-type result struct {
-	value any
-	err   error
-}
-
-// call is one Call on its way through a worker. Its state decides who
-// frees a result when the caller gave up.
-type call struct {
-	req   *pycall.Request
-	mu    sync.Mutex
-	state int // pending, sending, sent, delivered, abandoned
-	sent  chan struct{}
-	reply chan result
-}
-
-const (
-	pending = iota
-	sending
-	sent
-	delivered
-	abandoned
-)
-
-// begin marks the call as being sent; false if the caller gave up.
-func (c *call) begin() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state == abandoned {
-		return false
-	}
-	c.state = sending
-	return true
-}
-
-// arrived marks the arguments as handed over: the caller may now close them.
-func (c *call) arrived() {
-	c.mu.Lock()
-	if c.state == sending {
-		c.state = sent
-	}
-	c.mu.Unlock()
-	close(c.sent)
-}
-
-// deliver hands r to the caller, or frees it if the caller gave up.
-func (c *call) deliver(r result) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.state == abandoned {
-		free(r.value)
-		return
-	}
-	c.state = delivered
-	c.reply <- r
-}
-
-// abandon is the caller giving up. It waits while the arguments are being
-// sent (microseconds: the worker is idle and reading), so the caller may
-// close them once Call returns. If the result is already there, it returns
-// it instead.
-func (c *call) abandon() (result, bool) {
-	c.mu.Lock()
-	if c.state == sending {
-		c.mu.Unlock()
-		<-c.sent
-		c.mu.Lock()
-	}
-	defer c.mu.Unlock()
-	if c.state == delivered {
-		return <-c.reply, true
-	}
-	c.state = abandoned
-	return result{}, false
-}
-
-// free closes the arrays in a result nobody will see.
-func free(v any) {
-	switch x := v.(type) {
-	case *bridge.Array:
-		x.Close()
-	case []any:
-		for _, e := range x {
-			free(e)
-		}
-	case map[string]any:
-		for _, e := range x {
-			free(e)
-		}
-	}
 }
 
 type lockedWriter struct {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/npshm/npshm/bridge"
+	"github.com/npshm/npshm/internal/pycall"
 	"github.com/npshm/npshm/internal/shmtest"
 	"github.com/npshm/npshm/npy"
 )
@@ -332,7 +333,7 @@ func TestArrayResults(t *testing.T) {
 	// Several arrays in one result.
 	l := mustCall(t, p, "calltest.echo", []any{a0(t), "x"}, a0(t)).([]any)
 	for _, x := range l {
-		free(x)
+		pycall.Free(x)
 	}
 }
 

@@ -42,7 +42,7 @@ type process struct {
 // start starts the worker's process and waits for its ready message.
 func (w *worker) start() error {
 	opts := w.pool.opts
-	conn, theirs, err := socketPair()
+	conn, theirs, err := pycall.SocketPair()
 	if err != nil {
 		return fmt.Errorf("pyworker: start worker %d: %w", w.id, err)
 	}
@@ -51,7 +51,7 @@ func (w *worker) start() error {
 	cmd.Env = workerEnv(opts.Path)
 	t := &tail{w: opts.Stderr}
 	cmd.Stdout, cmd.Stderr = t, t
-	cmd.SysProcAttr = procAttr()
+	cmd.SysProcAttr = pycall.ProcAttr()
 	err = cmd.Start()
 	theirs.Close()
 	if err != nil {
@@ -96,14 +96,14 @@ func workerEnv(path []string) []string {
 func (w *worker) serve() {
 	defer w.pool.wg.Done()
 	for {
-		var c *call
+		var c *pycall.Pending
 		select {
 		case c = <-w.pool.queue:
 		case <-w.pool.done:
 			w.stop(5 * time.Second)
 			return
 		}
-		if !c.begin() {
+		if !c.Begin() {
 			continue
 		}
 		w.mu.Lock()
@@ -111,8 +111,8 @@ func (w *worker) serve() {
 		w.mu.Unlock()
 		if p == nil {
 			if err := w.start(); err != nil {
-				c.arrived()
-				c.deliver(result{err: fmt.Errorf("pyworker: call %s: %w", c.req.Func, err)})
+				c.Arrived()
+				c.Deliver(pycall.Result{Err: fmt.Errorf("pyworker: call %s: %w", c.Req.Func, err)})
 				continue
 			}
 			w.mu.Lock()
@@ -129,14 +129,14 @@ func (w *worker) serve() {
 			w.mu.Unlock()
 			select {
 			case <-w.pool.done:
-				err = fmt.Errorf("pyworker: call %s: pool closed during the call: %w", c.req.Func, os.ErrClosed)
+				err = fmt.Errorf("pyworker: call %s: pool closed during the call: %w", c.Req.Func, os.ErrClosed)
 			default:
 				err = fmt.Errorf("pyworker: call %s: %w (worker %d, pid %d): %s",
-					c.req.Func, ErrWorkerDied, w.id, p.cmd.Process.Pid, p.why(err))
+					c.Req.Func, ErrWorkerDied, w.id, p.cmd.Process.Pid, p.why(err))
 				w.start() // on failure the next call tries again and reports why
 			}
 		}
-		c.deliver(result{v, err})
+		c.Deliver(pycall.Result{Value: v, Err: err})
 	}
 }
 
@@ -147,14 +147,14 @@ func isPython(err error) bool {
 
 // call sends one request and reads its reply. Any error but an *Error
 // leaves the connection unusable.
-func (p *process) call(c *call) (any, error) {
-	err := writeFrame(p.conn, c.req.JSON)
-	for _, a := range c.req.Arrays {
+func (p *process) call(c *pycall.Pending) (any, error) {
+	err := writeFrame(p.conn, c.Req.JSON)
+	for _, a := range c.Req.Arrays {
 		if err == nil {
 			err = bridge.Send(p.conn, a)
 		}
 	}
-	c.arrived()
+	c.Arrived()
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func (p *process) call(c *call) (any, error) {
 		}
 		arrays = append(arrays, a)
 	}
-	return pycall.DecodeReply(c.req.Func, reply, arrays)
+	return pycall.DecodeReply(c.Req.Func, reply, arrays)
 }
 
 // why describes a process that failed: its exit status (waiting briefly

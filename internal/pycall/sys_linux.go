@@ -1,6 +1,6 @@
 //go:build linux
 
-package pyworker
+package pycall
 
 import (
 	"fmt"
@@ -11,17 +11,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// socketPair returns the two ends of a SOCK_SEQPACKET Unix socket: ours as
+// SocketPair returns the two ends of a SOCK_SEQPACKET Unix socket: ours as
 // a conn, the worker's as a file to hand it (close-on-exec, so only the
 // worker it is given to inherits it).
-func socketPair() (*net.UnixConn, *os.File, error) {
+func SocketPair() (*net.UnixConn, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("socketpair: %w", err)
 	}
-	ours := os.NewFile(uintptr(fds[0]), "pyworker")
+	ours := os.NewFile(uintptr(fds[0]), "pycall")
 	defer ours.Close() // FileConn dups it
-	theirs := os.NewFile(uintptr(fds[1]), "pyworker-child")
+	theirs := os.NewFile(uintptr(fds[1]), "pycall-peer")
 	c, err := net.FileConn(ours)
 	if err != nil {
 		theirs.Close()
@@ -30,6 +30,6 @@ func socketPair() (*net.UnixConn, *os.File, error) {
 	return c.(*net.UnixConn), theirs, nil
 }
 
-// procAttr puts a worker in its own process group, so a Ctrl-C at the
+// ProcAttr puts a worker in its own process group, so a Ctrl-C at the
 // terminal reaches the Go program, which decides when workers stop.
-func procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+func ProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

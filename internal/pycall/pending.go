@@ -1,0 +1,122 @@
+package pycall
+
+import (
+	"context"
+	"sync"
+
+	"github.com/npshm/npshm/bridge"
+)
+
+// NewPending is a call of req, not yet begun.
+func NewPending(req *Request) *Pending {
+	return &Pending{Req: req, sent: make(chan struct{}), reply: make(chan Result, 1)}
+}
+
+// Reply is where the result arrives.
+func (c *Pending) Reply() <-chan Result { return c.reply }
+
+// Result is what a call returns.
+type Result struct {
+	Value any
+	Err   error
+}
+
+// Pending is one call on its way to Python and back. Its state decides
+// who frees a result when the caller gave up: the caller, or Deliver.
+type Pending struct {
+	Req   *Request
+	mu    sync.Mutex
+	state int // pending, sending, sent, delivered, abandoned
+	sent  chan struct{}
+	reply chan Result
+}
+
+const (
+	pending = iota
+	sending
+	sent
+	delivered
+	abandoned
+)
+
+// Begin marks the call as being sent; false if the caller gave up.
+func (c *Pending) Begin() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == abandoned {
+		return false
+	}
+	c.state = sending
+	return true
+}
+
+// Arrived marks the arguments as handed over: the caller may now close them.
+func (c *Pending) Arrived() {
+	c.mu.Lock()
+	if c.state == sending {
+		c.state = sent
+	}
+	c.mu.Unlock()
+	close(c.sent)
+}
+
+// Deliver hands r to the caller, or frees it if the caller gave up.
+func (c *Pending) Deliver(r Result) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == abandoned {
+		Free(r.Value)
+		return
+	}
+	c.state = delivered
+	c.reply <- r
+}
+
+// Abandon is the caller giving up. It waits while the arguments are being
+// sent (microseconds: the Python side is reading), so the caller may
+// close them once Call returns. If the result is already there, it returns
+// it instead.
+func (c *Pending) Abandon() (Result, bool) {
+	c.mu.Lock()
+	if c.state == sending {
+		c.mu.Unlock()
+		<-c.sent
+		c.mu.Lock()
+	}
+	defer c.mu.Unlock()
+	if c.state == delivered {
+		return <-c.reply, true
+	}
+	c.state = abandoned
+	return Result{}, false
+}
+
+// Free closes the arrays in a result nobody will see.
+func Free(v any) {
+	switch x := v.(type) {
+	case *bridge.Array:
+		x.Close()
+	case []any:
+		for _, e := range x {
+			Free(e)
+		}
+	case map[string]any:
+		for _, e := range x {
+			Free(e)
+		}
+	}
+}
+
+// Wait returns the result, or ctx's error at once when ctx is done first
+// (then Deliver frees the result when it comes).
+func (c *Pending) Wait(ctx context.Context) (any, error) {
+	select {
+	case r := <-c.reply:
+		return r.Value, r.Err
+	case <-ctx.Done():
+		if r, ok := c.Abandon(); ok {
+			return r.Value, r.Err
+		}
+		return nil, ctx.Err()
+	}
+}
