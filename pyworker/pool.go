@@ -111,6 +111,11 @@ func (p *Pool) Call(ctx context.Context, fn string, args ...any) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pyworker: %w", err)
 	}
+	select {
+	case <-p.done:
+		return nil, fmt.Errorf("pyworker: call %s: %w", fn, os.ErrClosed)
+	default:
+	}
 	c := pycall.NewPending(req)
 	select {
 	case p.queue <- c:

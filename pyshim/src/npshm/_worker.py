@@ -292,12 +292,32 @@ def handle(sock: socket.socket, request: bytes) -> Tuple[bytes, List[Callable[[s
     return reply.encode(), result.sends + [done]
 
 
+_pending: List[Callable[[socket.socket], None]] = []
+
+
 def call_embedded(sock: socket.socket, request: bytes) -> bytes:
-    """pyembed's entry: run a request, send its arrays on sock, return the reply."""
-    reply, sends = handle(sock, request)
+    """pyembed's entry: run a request and return the reply. If the reply
+    names arrays, the Go side then calls flush_embedded while it receives
+    them (two steps, so neither side blocks on a full socket buffer)."""
+    global _pending
+    try:
+        reply, sends = handle(sock, request)
+    except BaseException as e:
+        return _error(e, 0)
+    if len(sends) > 1:  # arrays to send, then the release
+        _pending = sends
+    else:
+        for send in sends:
+            send(sock)
+    return reply
+
+
+def flush_embedded(sock: socket.socket) -> None:
+    """Send the last reply's arrays, then free what the call held."""
+    global _pending
+    sends, _pending = _pending, []
     for send in sends:
         send(sock)
-    return reply
 
 
 def _read_frame(sock: socket.socket) -> Optional[bytes]:
