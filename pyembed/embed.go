@@ -221,20 +221,20 @@ func (in *interp) run(boot string, started chan<- error) {
 // npe_flush sends them.
 func (in *interp) call(c *pycall.Pending) (any, error) {
 	sendErr := make(chan error, 1)
-	if len(c.Req.Arrays) == 0 {
-		c.Arrived()
-		sendErr <- nil
-	} else {
-		go func() { // while Python receives them: more than a socket buffer holds is fine
-			var err error
-			for _, a := range c.Req.Arrays {
-				if err == nil {
-					err = bridge.Send(in.conn, a)
-				}
+	send := func() {
+		var err error
+		for _, a := range c.Req.Arrays {
+			if err == nil {
+				err = bridge.Send(in.conn, a)
 			}
-			c.Arrived() // the caller may close them now
-			sendErr <- err
-		}()
+		}
+		c.Arrived() // the caller may close them now
+		sendErr <- err
+	}
+	if len(c.Req.Arrays) <= 16 {
+		send() // a few messages: the socket buffer holds them
+	} else {
+		go send() // while Python receives them
 	}
 	var out *C.char
 	var outn C.size_t

@@ -151,3 +151,8 @@ def keep(a):
 
 def kept_sum():
     return int(_kept.sum())
+
+
+def nbytes(a):
+    """Touches only the header: the cost of handing an array over."""
+    return a.nbytes

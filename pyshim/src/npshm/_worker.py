@@ -24,6 +24,7 @@ pyembed calls call_embedded() in its interpreter instead.
 from __future__ import annotations
 
 import base64
+import fcntl
 import importlib
 import json
 import math
@@ -88,6 +89,15 @@ class _Arg:
         )
 
 
+def _shrink_sealed(fd: int) -> bool:
+    """An anonymous array's memfd is sealed against shrinking (one fcntl;
+    _size_sealed also tells memfds from files, for the named ones)."""
+    try:
+        return bool(fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK)
+    except OSError:
+        return False
+
+
 def _recv_array(sock: socket.socket, writable: bool) -> _Arg:
     msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
     if not fds:
@@ -96,8 +106,8 @@ def _recv_array(sock: socket.socket, writable: bool) -> _Arg:
         os.close(extra)
     fd = fds[0]
     try:
-        desc = json.loads(msg)
-        if not _size_sealed(fd):
+        desc = _loads(msg)
+        if not (_shrink_sealed(fd) if desc.get("anonymous") else _size_sealed(fd)):
             raise ValueError("received memfd is not sealed against shrinking")
         size = os.fstat(fd).st_size
         if size == 0:
@@ -247,12 +257,52 @@ def _recv_args(sock: socket.socket, writable: List[bool]) -> List[_Arg]:
     return args
 
 
+_decoder = json.JSONDecoder()
+
+
+def _loads(b: bytes) -> Any:
+    return _decoder.decode(b.decode())
+
+
+_dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def _handle_plain(req: dict) -> Tuple[bytes, List[Callable[[socket.socket], None]]]:
+    """handle() for a request with no arrays (the common small call)."""
+    try:
+        argv = req["args"]
+        if not all(type(x) in _PLAIN for x in argv):
+            argv = _decode(argv, [])
+        f = _functions.get(req["fn"]) or _resolve(req["fn"])
+    except BaseException as e:
+        return _error(e, 0), []
+    try:
+        value = f(*argv)
+    except BaseException as e:
+        return _error(e, 1), []
+    t = type(value)
+    if (t is int and -(1 << 63) <= value < (1 << 63)) or t is str or t is bool or value is None:
+        return b'{"ok":' + _dumps(value).encode() + b',"arrays":[]}', []
+    result = _Result([])
+    try:
+        reply = _dumps({"ok": result.encode(value), "arrays": result.writable})
+    except BaseException as e:
+        result.release()
+        return _error(e, 0), []
+    if not result.sends:
+        return reply.encode(), []
+    return reply.encode(), result.sends + [lambda _sock: result.release()]
+
+
 def handle(sock: socket.socket, request: bytes) -> Tuple[bytes, List[Callable[[socket.socket], None]]]:
     """Run one request: the reply, and the sends to make after it (the
     result's arrays, then freeing what the call held). Receives the
     request's arrays from sock first. Every exception the call raises, even
     SystemExit, becomes an error reply."""
-    req = json.loads(request)
+    req = _loads(request)
+    if not req["arrays"]:
+        return _handle_plain(req)
     try:
         args = _recv_args(sock, req["arrays"])
     except EOFError:
@@ -279,7 +329,7 @@ def handle(sock: socket.socket, request: bytes) -> Tuple[bytes, List[Callable[[s
     result = _Result(args)
     try:
         ok = result.encode(value)
-        reply = json.dumps({"ok": ok, "arrays": result.writable}, allow_nan=False, separators=(",", ":"))
+        reply = _dumps({"ok": ok, "arrays": result.writable})
     except BaseException as e:
         result.release()
         close_args()
