@@ -119,4 +119,3 @@ for line in sys.stdin:
 		}
 	}
 }
-
