@@ -193,7 +193,9 @@ func ReplyArrays(reply []byte) ([]bool, error) {
 func DecodeReply(fn string, reply []byte, arrays []*bridge.Array) (any, error) {
 	var w wireReply
 	err := json.Unmarshal(reply, &w)
-	if err == nil && w.Error != nil {
+	if err != nil {
+		err = fmt.Errorf("%w: reply to %s: %v", ErrProtocol, fn, err)
+	} else if w.Error != nil {
 		err = &Error{Func: fn, Type: w.Error.Type, Message: w.Error.Message, Traceback: w.Error.Traceback}
 	}
 	var v any
