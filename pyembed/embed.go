@@ -211,9 +211,20 @@ func (in *interp) run(boot string, started chan<- error) {
 		if !c.Begin() {
 			continue
 		}
-		v, err := in.call(c)
-		c.Deliver(pycall.Result{Value: v, Err: err})
+		c.Deliver(in.safeCall(c))
 	}
+}
+
+// safeCall is call with a Go panic (a bug here) turned into the call's
+// error: the interpreter goroutine, and so the process, goes on.
+func (in *interp) safeCall(c *pycall.Pending) (r pycall.Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = pycall.Result{Err: fmt.Errorf("pyembed: %s: internal error: %v", c.Req.Func, p)}
+		}
+	}()
+	v, err := in.call(c)
+	return pycall.Result{Value: v, Err: err}
 }
 
 // call runs one request: its arrays go over the socket while Python

@@ -30,8 +30,9 @@ type Options struct {
 	// venv's numpy and packages. Default "python3" from $PATH. Its npshm
 	// package must be this module's version (it runs npshm._worker).
 	Python string
-	// Path is prepended to the workers' sys.path (through PYTHONPATH), so
-	// "module.function" can name modules there.
+	// Path is prepended to the workers' sys.path, so "module.function" can
+	// name modules there (and npshm itself is found there, through
+	// PYTHONPATH, if the interpreter lacks it).
 	Path []string
 	// Workers is how many processes to start; default runtime.NumCPU().
 	Workers int

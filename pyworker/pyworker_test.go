@@ -112,6 +112,9 @@ func TestValues(t *testing.T) {
 	if got := mustCall(t, p, "numpy.float32", 1.5); got != 1.5 {
 		t.Errorf("numpy.float32(1.5) = %#v", got)
 	}
+	if got := mustCall(t, p, "sys.path.__getitem__", 0); got != testPath(t)[0] {
+		t.Errorf("sys.path[0] = %v, want Options.Path[0] %s", got, testPath(t)[0])
+	}
 	if got := mustCall(t, p, "os.path.split", "/a/b"); !reflect.DeepEqual(got, []any{"/a", "b"}) {
 		t.Errorf("os.path.split = %#v", got)
 	}

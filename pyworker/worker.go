@@ -88,7 +88,8 @@ func workerEnv(path []string) []string {
 	if pp != "" {
 		env = append(env, "PYTHONPATH="+strings.Trim(pp, string(os.PathListSeparator)))
 	}
-	return append(env, "PYTHONUNBUFFERED=1")
+	// PYTHONPATH finds npshm._worker; the worker then puts Path first of all.
+	return append(env, "PYTHONUNBUFFERED=1", "NPSHM_WORKER_PATH="+strings.Join(path, string(os.PathListSeparator)))
 }
 
 // serve runs calls from the pool's queue until the pool closes, restarting
@@ -119,7 +120,7 @@ func (w *worker) serve() {
 			p = w.proc
 			w.mu.Unlock()
 		}
-		v, err := p.call(c)
+		v, err := p.safeCall(c)
 		if err != nil && !isPython(err) {
 			// The connection is out of step or gone: the process is dead or
 			// must be. Say why, and start a fresh one.
@@ -143,6 +144,17 @@ func (w *worker) serve() {
 func isPython(err error) bool {
 	var pe *Error
 	return errors.As(err, &pe)
+}
+
+// safeCall is call with a Go panic (a bug here) turned into an error, after
+// which the worker is restarted like one that died.
+func (p *process) safeCall(c *pycall.Pending) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("internal error: %v", r)
+		}
+	}()
+	return p.call(c)
 }
 
 // call sends one request and reads its reply. Any error but an *Error

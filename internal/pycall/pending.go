@@ -29,6 +29,8 @@ type Pending struct {
 	state int // pending, sending, sent, delivered, abandoned
 	sent  chan struct{}
 	reply chan Result
+
+	arrived bool // sent is closed
 }
 
 const (
@@ -50,18 +52,25 @@ func (c *Pending) Begin() bool {
 	return true
 }
 
-// Arrived marks the arguments as handed over: the caller may now close them.
+// Arrived marks the arguments as handed over (or given up on): the caller
+// may now close them. Calling it again does nothing.
 func (c *Pending) Arrived() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.arrived {
+		return
+	}
+	c.arrived = true
 	if c.state == sending {
 		c.state = sent
 	}
-	c.mu.Unlock()
 	close(c.sent)
 }
 
-// Deliver hands r to the caller, or frees it if the caller gave up.
+// Deliver hands r to the caller, or frees it if the caller gave up. It
+// marks the arguments handed over, if that was not done.
 func (c *Pending) Deliver(r Result) {
+	c.Arrived()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state == abandoned {

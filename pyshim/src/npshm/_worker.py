@@ -403,4 +403,6 @@ def serve(fd: int = 3) -> None:
 
 
 if __name__ == "__main__":
+    _front = [p for p in os.environ.pop("NPSHM_WORKER_PATH", "").split(os.pathsep) if p]
+    sys.path[:0] = _front  # Options.Path, before the working directory
     serve(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
