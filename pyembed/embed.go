@@ -233,13 +233,11 @@ func (in *interp) safeCall(c *pycall.Pending) (r pycall.Result) {
 func (in *interp) call(c *pycall.Pending) (any, error) {
 	sendErr := make(chan error, 1)
 	send := func() {
-		var err error
-		for _, a := range c.Req.Arrays {
-			if err == nil {
-				err = bridge.Send(in.conn, a)
-			}
-		}
+		err, connErr := c.Req.SendArrays(in.conn)
 		c.Arrived() // the caller may close them now
+		if connErr != nil {
+			err = connErr
+		}
 		sendErr <- err
 	}
 	if len(c.Req.Arrays) <= 16 {
@@ -260,8 +258,8 @@ func (in *interp) call(c *pycall.Pending) (any, error) {
 	}
 	reply := C.GoBytes(unsafe.Pointer(out), C.int(outn))
 	C.free(unsafe.Pointer(out))
-	if err != nil {
-		return nil, fmt.Errorf("pyembed: %s: send arrays: %w", c.Req.Func, err)
+	if err != nil { // Python saw the abort and replied with an error
+		return nil, fmt.Errorf("pyembed: %w", err)
 	}
 	writable, err := pycall.ReplyArrays(reply)
 	if err != nil {

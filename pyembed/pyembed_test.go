@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/npshm/npshm/bridge"
+	"github.com/npshm/npshm/internal/pycall"
 	"github.com/npshm/npshm/internal/shmtest"
 	"github.com/npshm/npshm/npy"
 )
@@ -124,6 +125,32 @@ func TestVenv(t *testing.T) {
 	}
 	if got := mustCall(t, py, "calltest.add", 1, 1); got != int64(2) {
 		t.Errorf("the first handle after closing another: %v", got)
+	}
+}
+
+// TestClosedArrayArgument: see pyworker's; here the interpreter must not
+// wait forever for an array that never comes.
+func TestClosedArrayArgument(t *testing.T) {
+	py := start(t)
+	a, _ := bridge.CreateAnonymous(npy.Header{DType: npy.Float64, Shape: []int{4}})
+	a.Close()
+	if _, err := py.Call(context.Background(), "calltest.total", a); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Call with a closed array: %v, want os.ErrClosed", err)
+	}
+	b := newArray(t, "", npy.Float64, 4)
+	c := newArray(t, "", npy.Float64, 4)
+	req, err := pycall.EncodeRequest("calltest.echo", []any{b, c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	pc := pycall.NewPending(req)
+	py.in.jobs <- pc
+	if _, err := pc.Wait(context.Background()); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("array closed before sending: %v, want os.ErrClosed", err)
+	}
+	if got := mustCall(t, py, "calltest.total", b); got != 0.0 {
+		t.Errorf("after an aborted call: total %v", got)
 	}
 }
 

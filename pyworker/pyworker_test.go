@@ -145,6 +145,34 @@ func TestBadArguments(t *testing.T) {
 	}
 }
 
+// TestClosedArrayArgument: a closed array is refused before sending; one
+// closed while its call waits for a worker is replaced by an abort
+// message, and the worker, in step, replies with an error and goes on.
+func TestClosedArrayArgument(t *testing.T) {
+	p := start(t, 1)
+	a, _ := bridge.CreateAnonymous(npy.Header{DType: npy.Float64, Shape: []int{4}})
+	a.Close()
+	if _, err := p.Call(context.Background(), "calltest.total", a); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Call with a closed array: %v, want os.ErrClosed", err)
+	}
+	pids := p.PIDs()
+	b := newArray(t, "", npy.Float64, 4)
+	c := newArray(t, "", npy.Float64, 4)
+	req, err := pycall.EncodeRequest("calltest.echo", []any{b, c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // after encoding, before sending
+	pc := pycall.NewPending(req)
+	p.queue <- pc
+	if _, err := pc.Wait(context.Background()); !errors.Is(err, os.ErrClosed) || errors.Is(err, ErrWorkerDied) {
+		t.Errorf("array closed before sending: %v, want os.ErrClosed and no dead worker", err)
+	}
+	if got := mustCall(t, p, "calltest.total", b); got != 0.0 || !reflect.DeepEqual(p.PIDs(), pids) {
+		t.Errorf("after an aborted call: total %v, pids %v (were %v)", got, p.PIDs(), pids)
+	}
+}
+
 func TestExceptions(t *testing.T) {
 	p := start(t, 1)
 	_, err := p.Call(context.Background(), "calltest.boom", "bad input")

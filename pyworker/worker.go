@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/npshm/npshm/bridge"
@@ -121,7 +122,7 @@ func (w *worker) serve() {
 			w.mu.Unlock()
 		}
 		v, err := p.safeCall(c)
-		if err != nil && !isPython(err) {
+		if broken(err) {
 			// The connection is out of step or gone: the process is dead or
 			// must be. Say why, and start a fresh one.
 			p.kill()
@@ -141,9 +142,17 @@ func (w *worker) serve() {
 	}
 }
 
-func isPython(err error) bool {
+// inStep marks an error after which the connection is still in step.
+type inStep struct{ error }
+
+func (e inStep) Unwrap() error { return e.error }
+
+// broken reports whether err leaves the worker's connection out of step:
+// anything but a Python exception or an inStep error.
+func broken(err error) bool {
 	var pe *Error
-	return errors.As(err, &pe)
+	var ok inStep
+	return err != nil && !errors.As(err, &pe) && !errors.As(err, &ok)
 }
 
 // safeCall is call with a Go panic (a bug here) turned into an error, after
@@ -157,14 +166,13 @@ func (p *process) safeCall(c *pycall.Pending) (v any, err error) {
 	return p.call(c)
 }
 
-// call sends one request and reads its reply. Any error but an *Error
-// leaves the connection unusable.
+// call sends one request and reads its reply. An error that is neither an
+// *Error nor inStep leaves the connection unusable.
 func (p *process) call(c *pycall.Pending) (any, error) {
 	err := writeFrame(p.conn, c.Req.JSON)
-	for _, a := range c.Req.Arrays {
-		if err == nil {
-			err = bridge.Send(p.conn, a)
-		}
+	var sendErr error
+	if err == nil {
+		sendErr, err = c.Req.SendArrays(p.conn)
 	}
 	c.Arrived()
 	if err != nil {
@@ -173,6 +181,9 @@ func (p *process) call(c *pycall.Pending) (any, error) {
 	reply, err := readFrame(p.conn)
 	if err != nil {
 		return nil, err
+	}
+	if sendErr != nil { // the worker replied with an error and stays in step
+		return nil, inStep{fmt.Errorf("pyworker: %w", sendErr)}
 	}
 	writable, err := pycall.ReplyArrays(reply)
 	if err != nil {
@@ -204,6 +215,9 @@ func (p *process) why(err error) string {
 	case <-time.After(2 * time.Second):
 	}
 	var parts []string
+	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+		parts = append(parts, err.Error()) // not just the worker going away
+	}
 	select {
 	case <-p.exited:
 		if p.waitErr != nil {
@@ -212,7 +226,9 @@ func (p *process) why(err error) string {
 			parts = append(parts, "exited")
 		}
 	default:
-		parts = append(parts, err.Error())
+		if len(parts) == 0 {
+			parts = append(parts, err.Error())
+		}
 	}
 	if last := p.stderr.last(); last != "" {
 		parts = append(parts, last)

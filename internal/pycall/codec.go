@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -69,6 +71,9 @@ func (r *Request) encode(b *bytes.Buffer, v reflect.Value, depth int) error {
 		if a == nil {
 			b.WriteString("null")
 			return nil
+		}
+		if a.Segment().Bytes() == nil {
+			return fmt.Errorf("array: %w", os.ErrClosed)
 		}
 		fmt.Fprintf(b, `{%q:["a",%d]}`, tag, len(r.Arrays))
 		r.Arrays = append(r.Arrays, a)
@@ -284,4 +289,21 @@ func decodeTagged(t any, keys int, arrays []*bridge.Array, used []bool) (any, er
 		return arrays[i], nil
 	}
 	return nil, fmt.Errorf("malformed %s value %v", tag, t)
+}
+
+// SendArrays sends the request's arrays (bridge.Send). If one cannot be
+// sent (closed meanwhile), it sends an abort message in its place, so the
+// Python side stops receiving, replies with an error, and stays in step;
+// the send error is returned. An error writing the abort itself means the
+// connection is gone.
+func (r *Request) SendArrays(conn *net.UnixConn) (sendErr, connErr error) {
+	for i, a := range r.Arrays {
+		if err := bridge.Send(conn, a); err != nil {
+			if _, werr := conn.Write([]byte("abort\n")); werr != nil {
+				return err, werr
+			}
+			return fmt.Errorf("call %s: array argument %d: %w", r.Func, i+1, err), nil
+		}
+	}
+	return nil, nil
 }

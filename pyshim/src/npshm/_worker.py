@@ -72,6 +72,10 @@ def _resolve(fn: str) -> Callable[..., Any]:
     raise err
 
 
+class _Aborted(Exception):
+    """The Go side could not send an array argument; it sends no more."""
+
+
 class _Arg:
     """An array argument: its view, and the file descriptor it came with
     (kept until the call ends, so the same memory can go back as a result)."""
@@ -101,6 +105,8 @@ def _shrink_sealed(fd: int) -> bool:
 def _recv_array(sock: socket.socket, writable: bool) -> _Arg:
     msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
     if not fds:
+        if msg.startswith(b"abort"):
+            raise _Aborted()
         raise EOFError("array message carries no file descriptor" if msg else "peer closed the socket")
     for extra in fds[1:]:
         os.close(extra)
@@ -246,6 +252,9 @@ def _recv_args(sock: socket.socket, writable: List[bool]) -> List[_Arg]:
     for w in writable:
         try:
             args.append(_recv_array(sock, bool(w)))
+        except _Aborted:
+            first = first or ValueError("an array argument could not be sent")
+            break
         except EOFError:
             raise
         except Exception as e:
