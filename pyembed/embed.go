@@ -59,10 +59,12 @@ type Interpreter struct {
 
 // interp is the process's one interpreter and the goroutine that runs it.
 type interp struct {
-	python string
-	jobs   chan *pycall.Pending
-	conn   *net.UnixConn // ours; Python holds a dup of peer
-	peer   *os.File
+	python  string
+	jobs    chan *pycall.Pending // one waits in the buffer, so the caller need not park
+	callers pycall.Spinner       // callers polling for their results
+	thread  pycall.Spinner       // the interpreter thread polling for the next call
+	conn    *net.UnixConn        // ours; Python holds a dup of peer
+	peer    *os.File
 }
 
 var (
@@ -106,7 +108,7 @@ func Start(opts Options) (*Interpreter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pyembed: %w", err)
 	}
-	in := &interp{python: python, jobs: make(chan *pycall.Pending), conn: conn, peer: peer}
+	in := &interp{python: python, jobs: make(chan *pycall.Pending, 1), conn: conn, peer: peer}
 	started := make(chan error)
 	go in.run(bootstrap(env, opts.Path, python, int(peer.Fd())), started)
 	if err := <-started; err != nil {
@@ -207,7 +209,8 @@ func (in *interp) run(boot string, started chan<- error) {
 		return
 	}
 	started <- nil
-	for c := range in.jobs {
+	for {
+		c := pycall.Spin(in.jobs, &in.thread)
 		if !c.Begin() {
 			continue
 		}
@@ -326,7 +329,7 @@ func (h *Interpreter) Call(ctx context.Context, fn string, args ...any) (any, er
 	case <-h.closed:
 		return nil, fmt.Errorf("pyembed: call %s: %w", fn, os.ErrClosed)
 	}
-	v, err := c.Wait(ctx)
+	v, err := c.WaitSpinning(ctx, &h.in.callers)
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil, fmt.Errorf("pyembed: call %s: %w", fn, err)
 	}

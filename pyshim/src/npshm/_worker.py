@@ -39,6 +39,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import Shared, SegmentError, _check_descriptor, _header_of, _size_sealed, _view, share_anonymous
+from ._format import header_length
 
 TAG = "__npshm__"
 FRAME = 32 << 10
@@ -102,6 +103,20 @@ def _shrink_sealed(fd: int) -> bool:
         return False
 
 
+# The same arrays are often passed call after call: their descriptor lines
+# and headers are parsed and checked once. The keys hold every byte the
+# results depend on, so a hit is what parsing again would give.
+_descriptors: Dict[bytes, dict] = {}
+_headers: Dict[Tuple[bytes, bytes, int], Any] = {}
+
+
+def _remember(cache: dict, key: Any, value: Any) -> Any:
+    if len(cache) >= 256:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 def _recv_array(sock: socket.socket, writable: bool) -> _Arg:
     msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
     if not fds:
@@ -112,7 +127,9 @@ def _recv_array(sock: socket.socket, writable: bool) -> _Arg:
         os.close(extra)
     fd = fds[0]
     try:
-        desc = _loads(msg)
+        desc = _descriptors.get(msg)
+        if desc is None:
+            desc = _remember(_descriptors, msg, _loads(msg))
         if not (_shrink_sealed(fd) if desc.get("anonymous") else _size_sealed(fd)):
             raise ValueError("received memfd is not sealed against shrinking")
         size = os.fstat(fd).st_size
@@ -120,8 +137,13 @@ def _recv_array(sock: socket.socket, writable: bool) -> _Arg:
             raise SegmentError("received segment is empty")
         mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
         label = repr(desc["name"]) if desc.get("name") else "array argument"
-        hdr = _header_of(mm, label)
-        _check_descriptor(desc, hdr, label)
+        head = mm[: min(header_length(mm[:12], label), size)]
+        key = (msg, head, size)  # all that parsing and checking depend on
+        hdr = _headers.get(key)
+        if hdr is None:
+            hdr = _header_of(mm, label, head)
+            _check_descriptor(desc, hdr, label)
+            _remember(_headers, key, hdr)
         return _Arg(_view(mm, hdr, writable), fd, desc, writable)
     except BaseException:
         os.close(fd)
@@ -273,7 +295,7 @@ def _loads(b: bytes) -> Any:
     return _decoder.decode(b.decode())
 
 
-_dumps = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+_dumps = json.dumps  # its cached C encoder; a custom JSONEncoder is rebuilt per call (10 us). Non-finite floats are tagged by _Result.encode.
 _PLAIN = (type(None), bool, int, float, str)
 
 
