@@ -24,7 +24,6 @@ pyembed calls call_embedded() in its interpreter instead.
 from __future__ import annotations
 
 import base64
-import fcntl
 import importlib
 import json
 import math
@@ -38,7 +37,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import Shared, SegmentError, _check_descriptor, _header_of, _size_sealed, _view, share_anonymous
+from . import Shared, SegmentError, _check_descriptor, _descriptor, _header_of, _load_json, _view, share_anonymous
+from ._segment import check_received
 from ._format import header_length
 
 TAG = "__npshm__"
@@ -94,15 +94,6 @@ class _Arg:
         )
 
 
-def _shrink_sealed(fd: int) -> bool:
-    """An anonymous array's memfd is sealed against shrinking (one fcntl;
-    _size_sealed also tells memfds from files, for the named ones)."""
-    try:
-        return bool(fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK)
-    except OSError:
-        return False
-
-
 # The same arrays are often passed call after call: their descriptor lines
 # and headers are parsed and checked once. The keys hold every byte the
 # results depend on, so a hit is what parsing again would give.
@@ -117,6 +108,12 @@ def _remember(cache: dict, key: Any, value: Any) -> Any:
     return value
 
 
+def _parse_descriptor(msg: bytes) -> Tuple[dict, dict]:
+    """(the descriptor as sent, to send back; its checked fields)."""
+    raw = _load_json(msg)
+    return raw, _descriptor(raw, "array argument")
+
+
 def _recv_array(sock: socket.socket, writable: bool) -> _Arg:
     msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
     if not fds:
@@ -127,16 +124,12 @@ def _recv_array(sock: socket.socket, writable: bool) -> _Arg:
         os.close(extra)
     fd = fds[0]
     try:
-        desc = _descriptors.get(msg)
-        if desc is None:
-            desc = _remember(_descriptors, msg, _loads(msg))
-        if not (_shrink_sealed(fd) if desc.get("anonymous") else _size_sealed(fd)):
-            raise ValueError("received memfd is not sealed against shrinking")
-        size = os.fstat(fd).st_size
+        raw, desc = _descriptors.get(msg) or _remember(_descriptors, msg, _parse_descriptor(msg))
+        size = check_received(fd, desc)  # a sealed memfd, or the named file itself: never one its sender can shrink
         if size == 0:
             raise SegmentError("received segment is empty")
         mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
-        label = repr(desc["name"]) if desc.get("name") else "array argument"
+        label = repr(desc["name"]) if desc["name"] else "array argument"
         head = mm[: min(header_length(mm[:12], label), size)]
         key = (msg, head, size)  # all that parsing and checking depend on
         hdr = _headers.get(key)
@@ -144,7 +137,7 @@ def _recv_array(sock: socket.socket, writable: bool) -> _Arg:
             hdr = _header_of(mm, label, head)
             _check_descriptor(desc, hdr, label)
             _remember(_headers, key, hdr)
-        return _Arg(_view(mm, hdr, writable), fd, desc, writable)
+        return _Arg(_view(mm, hdr, writable), fd, raw, writable)
     except BaseException:
         os.close(fd)
         raise
