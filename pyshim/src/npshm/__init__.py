@@ -8,6 +8,11 @@ programs using github.com/npshm/npshm read and write the same segments.
 Who unlinks: every process closes what it opened; exactly one, normally the
 creator, unlinks. Attaching never registers a segment with multiprocessing's
 resource tracker, so a segment survives the processes that attach to it.
+
+Importing npshm registers reducers with multiprocessing's pickler: arrays in
+npshm segments (and slices and views of them) pass to Process, Queue, Pipe,
+Pool and ProcessPoolExecutor by reference, and a Shared sent from one
+process to another hands its ownership over (see Shared and _reduce).
 """
 from __future__ import annotations
 
@@ -18,10 +23,13 @@ import mmap
 import os
 import socket
 import sys
-from typing import IO, Any, Iterator, List, Mapping, Optional, Union
+import threading
+import weakref
+from typing import IO, Any, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
+from . import _reduce
 from ._format import DescriptorError, SegmentError, dtype_from_descr, encode_header, header_length, parse_header
 from ._segment import (
     TEMP_PREFIX,
@@ -29,10 +37,13 @@ from ._segment import (
     UnsafeFDError,
     check_fits,
     check_new_name,
+    SegmentMap,
     check_received,
     clean_name,
+    create_file_map,
     create_map,
     missing_dir,
+    new_map,
     open_file,
     open_map,
     reserve_map,
@@ -41,11 +52,12 @@ from ._segment import (
     shm_dir,
     temp_name,
 )
+from ._reduce import Unattached
 
 __all__ = [
     "attach", "share", "create", "Shared", "SegmentError", "DescriptorError", "shm_dir",
     "publish", "get", "names", "attach_lines", "share_anonymous", "send", "recv",
-    "UnsafeFDError",
+    "UnsafeFDError", "unlink", "loadtxt", "LoadError", "Unattached",
 ]
 __version__ = "0.1.0"
 
@@ -217,13 +229,17 @@ def _dtype_to_json(dt: np.dtype):
     return conv(descr)
 
 
-def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndarray:
-    """A zero-copy numpy view of the array in a segment.
+def attach(target: Union[str, "os.PathLike[str]", Descriptor], *, writable: bool = False) -> np.ndarray:
+    """A zero-copy numpy view of the array in a segment or a .npy file.
 
-    target is a segment name ("psm_1a2b3c4d" or "/psm_1a2b3c4d"), a descriptor
-    dict, or a descriptor as a JSON line (what Go's Descriptor.String() and
-    `npshm put` print). The view is read-only unless writable=True; writes
-    through a writable view are seen by every process attached.
+    target is a segment name ("psm_1a2b3c4d" or "/psm_1a2b3c4d"), a path to
+    a .npy file (a pathlib.Path, or a str ending in ".npy" with a '/' after
+    its first character: "/data/x.npy", "./x.npy"), a descriptor dict, or a
+    descriptor as a JSON line (what Go's Descriptor.String() and `npshm put`
+    print). The view is read-only unless writable=True; writes through a
+    writable view are seen by every process attached. A file on disk is
+    mapped, not read: pages come in as they are touched (out of core), and
+    writes reach the file as the kernel writes back (Shared.close flushes).
 
     The view keeps its mapping alive as long as it (or anything derived from
     it) exists, so it can never point at unmapped memory. Attaching does not
@@ -240,6 +256,11 @@ def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndar
     a device raises SegmentError at once; a descriptor's "path" is followed,
     as np.load follows it.
     """
+    if isinstance(target, os.PathLike) or (type(target) is str and "/" in target[1:]
+                                           and target.endswith(".npy") and not target.lstrip().startswith("{")):
+        fpath = os.fspath(target)
+        mm, head = open_map(fpath, repr(fpath), writable, follow=True)
+        return _view(mm, _header_of(mm, repr(fpath), head), writable)
     if type(target) is str and target[:1] not in ("{", " ", ""):  # the common case: a name
         name = clean_name(target)
         path, label, desc = shm_dir() + "/" + name, repr(name), None
@@ -262,15 +283,37 @@ class Shared:
     last of them does. unlink() removes the name. As a context manager, exit
     closes, and unlinks if this object created the segment.
 
-    Pickling a Shared sends only its descriptor; the receiving process
-    attaches to the same memory, and does not own (unlink) it.
+    Pickling a Shared with pickle sends only its descriptor; the receiving
+    process attaches to the same memory, and does not own (unlink) it.
+
+    Through multiprocessing (Process arguments, Queue, Pipe, Pool,
+    ProcessPoolExecutor) a Shared travels by reference. Sent by the main
+    process to workers, it stays the sender's: workers attach and do not
+    unlink. Sent by a process multiprocessing started (a worker returning
+    it, or putting it on a Queue), it hands over ownership:
+    the receiving process unlinks the segment when it is done with it
+    (leaving its with-block, unlink(), or when the received Shared is
+    garbage collected; arrays taken from it stay valid), and the sender no
+    longer unlinks it, even on leaving its own with-block. A Shared whose
+    name is already gone (a worker's `with npshm.share(x) as s: return s`
+    leaves the block, unlinking the name, before its result is pickled)
+    travels by file descriptor: the receiver gets the memory with no name
+    at all, freed when its last view goes. So a worker that returns a
+    Shared, inside a with-block or not, leaves nothing in /dev/shm once the
+    parent is done; only a worker killed mid-task leaves a segment, which
+    `npshm gc` reclaims once its creator is gone.
     """
 
-    def __init__(self, name: str, path: Optional[str], mm, hdr, created: bool, fd: Optional[int] = None):
-        self._name, self._path, self._mm, self._hdr = name, path, mm, hdr
+    def __init__(self, name: str, path: Optional[str], mm: SegmentMap, hdr: Any, created: bool,
+                 fd: Optional[int] = None):
+        self._name, self._path, self._hdr = name, path, hdr
+        self._mm: Optional[SegmentMap] = mm
         self._created = created
         self._fd = fd  # anonymous (memfd) segments keep their descriptor for send()
         self._array: Optional[np.ndarray] = _view(mm, hdr, True)
+        self._lock = threading.Lock()  # ownership: with-exit against a pickle in a Queue's feeder thread
+        self._kept: Optional[SegmentMap] = None  # the mapping, after a worker's with-exit (see __exit__)
+        self._finalizer: Optional[weakref.finalize] = None  # unlinks a segment received with ownership
 
     @property
     def name(self) -> str:
@@ -278,14 +321,25 @@ class Shared:
         return self._name
 
     @property
-    def path(self) -> str:
+    def path(self) -> Optional[str]:
+        """The file's path: /dev/shm/NAME, a .npy path, or None for an anonymous array."""
         return self._path
 
     @property
     def array(self) -> np.ndarray:
+        """The writable zero-copy view of the whole array."""
         if self._array is None:
             raise ValueError(f"segment {self._name!r} is closed")
         return self._array
+
+    @property
+    def readonly(self) -> np.ndarray:
+        """A read-only view of the array: hand it to workers (Process args,
+        Pool.map, a Queue) and each gets a read-only view of the same
+        memory, mapped read-only, so no worker can write by mistake."""
+        v = self.array.view()
+        v.flags.writeable = False
+        return v
 
     @property
     def anonymous(self) -> bool:
@@ -316,14 +370,18 @@ class Shared:
         SharedMemory.close()). Instead it is unmapped when the last view
         referencing it is garbage collected.
         """
-        self._array = None
-        self._mm = None
+        mm, self._array, self._mm, self._kept = self._mm, None, None, None
+        if mm is not None and mm.on_disk and not mm.closed:
+            mm.flush()  # a .npy file on disk: written back now, as np.save would have
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
     def unlink(self) -> None:
-        """Remove the segment's name. Attached processes keep their views."""
+        """Remove the segment's name (or the .npy file). Attached processes keep their views."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
         if self._path is not None:
             os.unlink(self._path)
 
@@ -343,7 +401,10 @@ class Shared:
         set_xattr(self._path, XATTR_PERSISTENT, b"1")
         if dest != self._path:
             if exclusive:
-                os.link(self._path, dest)  # atomic, and fails if dest exists
+                try:
+                    os.link(self._path, dest)  # atomic, and fails if dest exists
+                except FileExistsError:
+                    raise FileExistsError(errno.EEXIST, f"an array is already published as {clean!r}", dest) from None
                 os.unlink(self._path)
             else:
                 os.rename(self._path, dest)
@@ -352,15 +413,23 @@ class Shared:
     def __enter__(self) -> "Shared":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-        if self._created:
-            try:
-                self.unlink()
-            except FileNotFoundError:
-                pass
+    def __exit__(self, *exc: object) -> None:
+        """Close, and unlink if this object owns the segment. In a process
+        multiprocessing started (a Pool or executor worker), the mapping is
+        kept while this object lives, so `return s` inside the with-block
+        still hands the memory (by descriptor) to whoever unpickles it."""
+        with self._lock:
+            kept = self._mm if _reduce.in_child() else None
+            self.close()
+            self._kept = kept
+            if self._created:
+                try:
+                    self.unlink()
+                except FileNotFoundError:
+                    pass
+                self._created = False
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, ...]:
         if self._path is None:
             raise TypeError("an anonymous array cannot be pickled by name; hand it over with npshm.send")
         return (_reopen, (self.descriptor, self._path))
@@ -371,6 +440,45 @@ class Shared:
         return f"<npshm.Shared {self._name!r} {h.dtype} {h.shape} {state}>"
 
 
+def _reduce_shared(s: Shared) -> Tuple[Any, ...]:
+    """multiprocessing's reducer for Shared: the memory by reference, and
+    ownership (the duty to unlink) to the receiver when the sender had it."""
+    with s._lock:
+        mm = s._mm if s._mm is not None else s._kept
+        if mm is None:
+            raise ValueError(f"cannot send segment {s._name!r}: it is closed")
+        ref = _reduce.segment_ref(mm, True)
+        owner = s._created and ref[0] == "path" and not mm.on_disk and _reduce.in_child()
+        if owner:
+            s._created = False  # the receiver unlinks it now
+    return (_rebuild_shared, (ref, s._name, owner))
+
+
+def _rebuild_shared(ref: Tuple[Any, ...], name: str, owner: bool) -> Any:
+    """The receiving end of _reduce_shared (never raises: see Unattached)."""
+    try:
+        mm = _reduce.map_ref(ref, True)
+        path = ref[1] if ref[0] == "path" else None
+        label = repr(name) if name else "received array"
+        s = Shared(name if path is not None else "", path, mm, _header_of(mm, label), created=owner)
+    except Exception as e:  # noqa: BLE001
+        return _reduce._failed(ref, e)
+    if owner and path is not None:
+        s._finalizer = weakref.finalize(s, _unlink_if_same, path, mm.dev, mm.ino)
+    return s
+
+
+def _unlink_if_same(path: str, dev: int, ino: int) -> None:
+    """Unlink path if it still names the file (dev, ino): a received
+    Shared dropped without unlink, or left at exit."""
+    try:
+        st = os.lstat(path)
+        if (st.st_dev, st.st_ino) == (dev, ino):
+            os.unlink(path)
+    except OSError:
+        pass
+
+
 def _reopen(descriptor: dict, path: str) -> Shared:
     mm, head = open_map(path, repr(descriptor["name"]), True)
     hdr = _header_of(mm, repr(descriptor["name"]), head)
@@ -378,7 +486,7 @@ def _reopen(descriptor: dict, path: str) -> Shared:
     return Shared(descriptor["name"], path, mm, hdr, created=False)
 
 
-def _new(shape, dtype, fortran_order: bool, name: Optional[str]) -> Shared:
+def _new(shape: Any, dtype: Any, fortran_order: bool, name: Optional[str], path: Optional[str] = None) -> Shared:
     dtype = np.dtype(dtype)
     if dtype.hasobject:
         raise ValueError(f"cannot share an object array ({dtype}): its elements are pointers into this process")
@@ -390,10 +498,15 @@ def _new(shape, dtype, fortran_order: bool, name: Optional[str]) -> Shared:
     for x in shape:
         count *= x
     nbytes = count * dtype.itemsize
-    name, path, mm = create_map(name, len(header) + nbytes)
+    if path is not None:
+        mm = create_file_map(path, len(header) + nbytes)
+        mm[: len(header)] = header
+        hdr = parse_header(header, len(header) + nbytes, repr(path))
+        return Shared(os.path.basename(path), path, mm, hdr, created=False)
+    name, spath, mm = create_map(name, len(header) + nbytes)
     mm[: len(header)] = header
     hdr = parse_header(header, len(header) + nbytes, repr(name))
-    return Shared(name, path, mm, hdr, created=True)
+    return Shared(name, spath, mm, hdr, created=True)
 
 
 def _copy_into(dst: np.ndarray, src: np.ndarray) -> None:
@@ -413,7 +526,11 @@ def _copy_into(dst: np.ndarray, src: np.ndarray) -> None:
         list(ex.map(lambda lo: np.copyto(d[lo : lo + chunk], s[lo : lo + chunk]), range(0, d.size, chunk)))
 
 
-def create(shape, dtype, *, order: str = "C", name: Optional[str] = None) -> Shared:
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+def create(shape: Union[int, Tuple[int, ...], List[int]], dtype: Any, *, order: str = "C",
+           name: Optional[str] = None, path: Optional[PathArg] = None) -> Shared:
     """A new zero-filled array in a new segment, to fill in place.
 
     order is 'C' or 'F'. name defaults to a fresh 'psm_' name; an existing
@@ -421,34 +538,51 @@ def create(shape, dtype, *, order: str = "C", name: Optional[str] = None) -> Sha
     for npshm's temporaries) ValueError. An array larger than /dev/shm's free
     space, or than the memory the machine or this container can give, raises
     OSError(ENOSPC) here, naming the fix, before anything is allocated.
+
+    path= makes a .npy file on disk instead (created exclusively, 0600; the
+    same file Go's bridge.CreateFile makes and np.load reads): for arrays
+    kept on disk or larger than memory. Its blocks are reserved (a full disk
+    fails here) but its pages are not touched: they come into memory as the
+    array is written, and go back to disk as the kernel writes back;
+    close() (and leaving the with-block) flushes. The file is the caller's:
+    leaving the with-block does not remove it.
     """
     if order not in ("C", "F"):
         raise ValueError(f"order must be 'C' or 'F', not {order!r}")
+    if name is not None and path is not None:
+        raise TypeError("create() takes name= or path=, not both")
     if isinstance(shape, int):
         shape = (shape,)
-    return _new(shape, dtype, order == "F", check_new_name(name) if name is not None else None)
+    return _new(shape, dtype, order == "F", check_new_name(name) if name is not None else None,
+                os.fspath(path) if path is not None else None)
 
 
-def share(array, name: Optional[str] = None) -> Shared:
+def share(array: Any, name: Optional[str] = None, *, path: Optional[PathArg] = None) -> Shared:
     """Copy an array (once) into a new segment and return it.
 
     Fortran-ordered arrays stay Fortran-ordered; other non-contiguous arrays
     become C-contiguous. The segment is a .npy image, so other processes
     attach with npshm.attach(name) or np.load('/dev/shm/NAME', mmap_mode='r').
-    Names and sizes are checked as by create().
+    Names and sizes are checked as by create(); path= writes a .npy file on
+    disk instead, as create(path=) does.
     """
-    return _share(array, check_new_name(name) if name is not None else None)
+    if name is not None and path is not None:
+        raise TypeError("share() takes name= or path=, not both")
+    return _share(array, check_new_name(name) if name is not None else None,
+                  os.fspath(path) if path is not None else None)
 
 
-def _share(array, name: Optional[str]) -> Shared:
+def _share(array: Any, name: Optional[str], path: Optional[str] = None) -> Shared:
     """share() under any name, npshm's temporaries included."""
     arr = np.asarray(array)
     fortran = bool(arr.flags.f_contiguous and not arr.flags.c_contiguous)
-    s = _new(arr.shape, arr.dtype, fortran, name)
+    s = _new(arr.shape, arr.dtype, fortran, name, path)
     try:
         _copy_into(s.array, arr)
     except BaseException:
-        s.__exit__(None, None, None)
+        s.close()
+        if path is not None or s._created:
+            s.unlink()
         raise
     return s
 
@@ -461,9 +595,13 @@ def publish(name: str, array, *, exclusive: bool = False) -> dict:
     readers never see a partial array; republishing replaces the array for
     new readers while processes attached to the old one keep it intact.
     The segment is persistent (it outlives this process) until `npshm rm NAME`.
-    exclusive=True raises FileExistsError instead of replacing.
+    exclusive=True raises FileExistsError (naming `name`) instead of
+    replacing, before anything is copied when the name is taken already.
     """
-    check_new_name(name)
+    clean = check_new_name(name)
+    if exclusive and os.path.lexists(os.path.join(shm_dir(), clean)):
+        raise FileExistsError(errno.EEXIST, f"an array is already published as {clean!r}",
+                              os.path.join(shm_dir(), clean))
     s = _share(array, temp_name())
     try:
         s.publish(name, exclusive=exclusive)
@@ -474,6 +612,18 @@ def publish(name: str, array, *, exclusive: bool = False) -> dict:
         raise
     finally:
         s.close()
+
+
+def unlink(name: str) -> None:
+    """Remove segment `name` (or a published array) from the segment
+    directory, as `npshm rm NAME` does. Processes attached keep their views;
+    the memory is freed when the last one goes. A missing name raises
+    FileNotFoundError."""
+    path = segment_path(name)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        raise missing_dir(shm_dir()) or FileNotFoundError(errno.ENOENT, f"no segment {clean_name(name)!r} in {shm_dir()}", path) from None
 
 
 def get(name: str, *, writable: bool = False) -> np.ndarray:
@@ -575,6 +725,8 @@ def send(sock: socket.socket, obj) -> None:
             fd, owned = obj._fd, False
         elif obj._path is not None:
             fd, owned = open_file(obj._path, repr(obj._name))[0], True
+        elif obj._mm is not None:  # a Shared received through multiprocessing with no name
+            fd, owned = _reduce.fd_of(obj._mm, False), False
         else:
             raise ValueError("cannot send a closed array")
         line = json.dumps(obj.descriptor, separators=(",", ":")) + "\n"
@@ -623,7 +775,7 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
         size = check_received(fd, desc)
         if size == 0:
             raise SegmentError("received segment is empty")
-        mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+        mm = new_map(fd, size, writable, None)
     finally:
         for f in fds:
             os.close(f)
@@ -631,3 +783,8 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
     hdr = _header_of(mm, label)
     _check_descriptor(desc, hdr, label)
     return _view(mm, hdr, writable)
+
+
+from ._loadtxt import LoadError, loadtxt  # noqa: E402
+
+_reduce.register(Shared, _reduce_shared)

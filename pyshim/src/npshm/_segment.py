@@ -13,7 +13,7 @@ import os
 import secrets
 import stat
 import time
-from typing import Any, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._format import SegmentError
 
@@ -29,6 +29,29 @@ MAX_NAME_LEN = 255
 XATTR_CREATOR = "user.npshm.creator"
 XATTR_PERSISTENT = "user.npshm.persistent"
 TEMP_PREFIX = ".npshm-tmp-"
+
+
+class SegmentMap(mmap.mmap):
+    """A mapping this package made: the mmap, plus what identifies the file
+    behind it, so an array over it can be handed to another process by
+    reference (_reduce). path is the name it was opened or created by
+    (None for a memfd); dev and ino identify the file itself, which may
+    have lost that name since; on_disk marks a .npy file outside the
+    segment directory, flushed when its Shared closes."""
+
+    path: Optional[str]
+    dev: int
+    ino: int
+    writable: bool
+    on_disk: bool
+
+
+def new_map(fd: int, size: int, writable: bool, path: Optional[str], on_disk: bool = False) -> SegmentMap:
+    """Map size bytes of fd, shared, as a SegmentMap."""
+    mm = SegmentMap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+    st = os.fstat(fd)
+    mm.path, mm.dev, mm.ino, mm.writable, mm.on_disk = path, st.st_dev, st.st_ino, writable, on_disk
+    return mm
 
 
 def _start_time(pid: str) -> int:
@@ -47,7 +70,7 @@ def _creator_record() -> bytes:
     return f"{os.getpid()} {_start_time('self')} {ns}".encode()
 
 
-def set_xattr(fd_or_path, key: str, value: bytes) -> None:
+def set_xattr(fd_or_path: Union[int, str], key: str, value: bytes) -> None:
     try:
         os.setxattr(fd_or_path, key, value)
     except OSError as e:
@@ -190,7 +213,7 @@ def check_new_name(name: str) -> str:
     return n
 
 
-def missing_dir(d: str):
+def missing_dir(d: str) -> Optional[FileNotFoundError]:
     """A FileNotFoundError saying that the segment directory d does not exist
     (naming NPSHM_DIR), or None if it exists or is not the segment directory."""
     if d != shm_dir() or os.path.isdir(d):
@@ -217,7 +240,7 @@ def segment_path(name: str) -> str:
 REPLACED_WAIT = 2.0  # seconds an open keeps following a name republished at every look
 
 
-def open_map(path: str, what: str, writable: bool, follow: bool = False):
+def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tuple[SegmentMap, bytes]:
     """Map a whole existing file, shared; read-only unless writable.
 
     Returns (mapping, first bytes): the header is read with pread before
@@ -252,36 +275,38 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False):
             if st.st_size == 0:
                 raise SegmentError(f"{what}: segment is empty")
             head = os.pread(fd, 4096, 0)
-            access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
-            return mmap.mmap(fd, st.st_size, access=access), head
+            return new_map(fd, st.st_size, writable, path, on_disk=follow), head
         finally:
             os.close(fd)
 
 
 _POPULATE_MIN = 16 << 20  # below this, posix_fallocate is as fast
 _MADV_POPULATE_WRITE = 23
-_libc = None
+_libc: Any = None
 
 
-def reserve_map(fd: int, size: int, what: str, path: str = "") -> mmap.mmap:
+def reserve_map(fd: int, size: int, what: str, path: str = "", *, on_disk: bool = False) -> SegmentMap:
     """Size a new file, map it read-write, and allocate every page, so a full
     filesystem is OSError(ENOSPC) now, never SIGBUS later.
 
     Large segments are populated with MADV_POPULATE_WRITE on 32 MiB chunks
     across cores (called through ctypes, which releases the GIL): page
     allocation dominates making a fresh segment, and the copy that follows
-    then takes no page faults. Small ones use posix_fallocate.
+    then takes no page faults. Small ones use posix_fallocate. A .npy file
+    on disk (on_disk) only has its blocks reserved (posix_fallocate): its
+    pages are read in as they are touched, as np.load(mmap_mode) does.
     """
-    if size < _POPULATE_MIN:
+    mpath = path or None
+    if size < _POPULATE_MIN or on_disk:
         try:
             os.posix_fallocate(fd, 0, size)
         except OSError as e:
             if e.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                 raise _no_space(e.errno, f"cannot reserve {size_text(size)} for segment {what}: {e.strerror}", path) from None
             os.ftruncate(fd, size)
-        return mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
+        return new_map(fd, size, True, mpath, on_disk)
     os.ftruncate(fd, size)
-    mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
+    mm = new_map(fd, size, True, mpath)
     err = _populate(mm, size)
     if err == errno.EINVAL:  # kernel before 5.14: reserve with fallocate instead
         os.posix_fallocate(fd, 0, size)
@@ -317,7 +342,24 @@ def _populate(mm: mmap.mmap, size: int) -> int:
     return errs[0] if errs else 0
 
 
-def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
+def create_file_map(path: str, size: int) -> SegmentMap:
+    """Create a .npy file on disk exclusively (0600), reserve its blocks
+    (not its memory), map it. A size the filesystem cannot hold raises
+    OSError(ENOSPC) and leaves nothing behind."""
+    path = os.fspath(path)
+    check_fits(os.path.dirname(os.path.abspath(path)), size, repr(path))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return reserve_map(fd, size, repr(path), path, on_disk=True)
+    except BaseException:
+        os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+
+
+def create_map(name: Optional[str], size: int) -> Tuple[str, str, SegmentMap]:
     """Create a segment exclusively (0600), reserve its memory, map it.
 
     A size that cannot fit (see check_fits) or a full filesystem raises
