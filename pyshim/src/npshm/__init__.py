@@ -19,25 +19,25 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
-import mmap
 import os
 import socket
 import sys
 import threading
 import weakref
-from typing import IO, Any, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import IO, Any, Dict, Iterator, List, Literal, Mapping, Optional, Tuple, Union, cast
 
 import numpy as np
 
 from . import _reduce
-from ._format import DescriptorError, SegmentError, dtype_from_descr, encode_header, header_length, parse_header
+from ._format import DescriptorError, Header, SegmentError, dtype_from_descr, encode_header, header_length, parse_header
+from ._reduce import Unattached
 from ._segment import (
     TEMP_PREFIX,
     XATTR_PERSISTENT,
+    SegmentMap,
     UnsafeFDError,
     check_fits,
     check_new_name,
-    SegmentMap,
     check_received,
     clean_name,
     create_file_map,
@@ -52,7 +52,6 @@ from ._segment import (
     shm_dir,
     temp_name,
 )
-from ._reduce import Unattached
 
 __all__ = [
     "attach", "share", "create", "Shared", "SegmentError", "DescriptorError", "shm_dir",
@@ -64,7 +63,7 @@ __version__ = "0.1.0"
 Descriptor = Mapping[str, Any]
 
 
-def _header_of(mm, what: str, head: bytes = b""):
+def _header_of(mm: SegmentMap, what: str, head: bytes = b"") -> Header:
     """Parse the header from `head` (bytes read before mapping) when it holds
     it all, else from the mapping."""
     total = header_length(head[:12] if len(head) >= 12 else mm[:12], what)
@@ -72,16 +71,16 @@ def _header_of(mm, what: str, head: bytes = b""):
     return parse_header(buf, len(mm), what, total=total)
 
 
-def _view(mm, hdr, writable: bool) -> np.ndarray:
+def _view(mm: SegmentMap, hdr: Header, writable: bool) -> np.ndarray:
     """The array over the mapping; read-only follows from an ACCESS_READ mapping."""
-    order = "F" if hdr.fortran_order else "C"
+    order: Literal["C", "F"] = "F" if hdr.fortran_order else "C"
     arr = np.ndarray(hdr.shape, dtype=hdr.dtype, buffer=mm, offset=hdr.offset, order=order)
     if not writable and arr.flags.writeable:
         arr.flags.writeable = False
     return arr
 
 
-def _resolve(target: Union[str, Descriptor]):
+def _resolve(target: Union[str, Descriptor]) -> Tuple[str, str, Optional[Dict[str, Any]]]:
     """(path, label, checked descriptor or None) for a name, a JSON line or a dict."""
     if isinstance(target, str) and target.lstrip().startswith("{"):
         desc = _descriptor(_load_json(target), "descriptor")
@@ -101,7 +100,7 @@ def _resolve(target: Union[str, Descriptor]):
         raise DescriptorError(f"descriptor: {e}") from None
 
 
-def _load_json(line: Union[str, bytes]):
+def _load_json(line: Union[str, bytes]) -> Any:
     """A descriptor's JSON, any parse failure (even nesting too deep for
     the json module) a DescriptorError."""
     try:
@@ -113,7 +112,7 @@ def _load_json(line: Union[str, bytes]):
 _MAX_INT = (1 << 63) - 1
 
 
-def _descriptor(obj, label: str) -> dict:
+def _descriptor(obj: Any, label: str) -> Dict[str, Any]:
     """The descriptor's fields, type-checked: name (str), path (str, optional),
     anonymous (bool), dtype (a numpy dtype), shape (tuple), and fortran_order,
     offset, nbytes, size (None when absent). DescriptorError otherwise."""
@@ -126,9 +125,9 @@ def _descriptor(obj, label: str) -> dict:
     if not isinstance(obj.get("name"), str):
         raise bad("'name' is missing or not a string")
 
-    def opt(key: str, kind: type, default=None):
-        v = obj.get(key, default)
-        if v is not None and (type(v) is not kind or (kind is int and not 0 <= v <= _MAX_INT)):
+    def opt(key: str, kind: type, default: Any = None) -> Any:
+        v: Any = obj.get(key, default)
+        if v is not None and (type(v) is not kind or (kind is int and not 0 <= cast(int, v) <= _MAX_INT)):
             want = "a non-negative int" if kind is int else f"a {kind.__name__}"
             raise bad(f"{key!r} is {v!r}, want {want}")
         return v
@@ -151,7 +150,7 @@ def _descriptor(obj, label: str) -> dict:
     }
 
 
-def _check_descriptor(desc: dict, hdr, label: str) -> None:
+def _check_descriptor(desc: Dict[str, Any], hdr: Header, label: str) -> None:
     """DescriptorError naming each field where the descriptor and the
     segment's header disagree."""
     held = {
@@ -170,7 +169,7 @@ def _check_descriptor(desc: dict, hdr, label: str) -> None:
         raise DescriptorError(f"{label}: " + "; ".join(diffs))
 
 
-def _show(v) -> str:
+def _show(v: Any) -> str:
     if isinstance(v, np.dtype):
         return v.str if v.names is None else str(_dtype_to_json(v))
     return str(list(v)) if isinstance(v, tuple) else str(v)
@@ -179,21 +178,21 @@ def _show(v) -> str:
 _MAX_JSON_DEPTH = 64
 
 
-def _dtype_from_json(d, label: str = "descriptor") -> np.dtype:
+def _dtype_from_json(d: Any, label: str = "descriptor") -> np.dtype:
     """numpy dtype from the descriptor's JSON dtype (lists for tuples), checked
     as a header's descr is: DescriptorError for anything else."""
 
     def bad(why: str) -> DescriptorError:
         return DescriptorError(f"{label}: malformed descriptor: 'dtype' {why}")
 
-    def descr(x, depth: int):
+    def descr(x: Any, depth: int) -> Any:
         if isinstance(x, str):
             return x
         if not isinstance(x, list) or depth > _MAX_JSON_DEPTH:
             raise bad("must be a type string or a list of [name, dtype(, shape)] fields, nested at most 64 deep")
         return [field(e, depth) for e in x]
 
-    def field(e, depth: int):
+    def field(e: Any, depth: int) -> Tuple[Any, ...]:
         if not isinstance(e, list) or len(e) not in (2, 3):
             raise bad(f"field {e!r} is not [name, dtype] or [name, dtype, shape]")
         name = tuple(e[0]) if isinstance(e[0], list) else e[0]
@@ -211,10 +210,10 @@ def _dtype_from_json(d, label: str = "descriptor") -> np.dtype:
         raise bad(f"{d!r} is not a dtype this package shares ({e})") from None
 
 
-def _dtype_to_json(dt: np.dtype):
+def _dtype_to_json(dt: np.dtype) -> Any:
     descr = np.lib.format.dtype_to_descr(dt)
 
-    def conv(x):
+    def conv(x: Any) -> Any:
         if isinstance(x, str):
             return x
         out = []
@@ -229,7 +228,7 @@ def _dtype_to_json(dt: np.dtype):
     return conv(descr)
 
 
-def attach(target: Union[str, "os.PathLike[str]", Descriptor], *, writable: bool = False) -> np.ndarray:
+def attach(target: Union[str, os.PathLike[str], Descriptor], *, writable: bool = False) -> np.ndarray:
     """A zero-copy numpy view of the array in a segment or a .npy file.
 
     target is a segment name ("psm_1a2b3c4d" or "/psm_1a2b3c4d"), a path to
@@ -313,7 +312,7 @@ class Shared:
         self._array: Optional[np.ndarray] = _view(mm, hdr, True)
         self._lock = threading.Lock()  # ownership: with-exit against a pickle in a Queue's feeder thread
         self._kept: Optional[SegmentMap] = None  # the mapping, after a worker's with-exit (see __exit__)
-        self._finalizer: Optional[weakref.finalize] = None  # unlinks a segment received with ownership
+        self._finalizer: Optional[weakref.finalize[Any, Any]] = None  # unlinks a segment received with ownership
 
     @property
     def name(self) -> str:
@@ -347,7 +346,7 @@ class Shared:
         return self._path is None
 
     @property
-    def descriptor(self) -> dict:
+    def descriptor(self) -> Dict[str, Any]:
         """The JSON-able descriptor: name, dtype, shape, fortran_order, offset, nbytes, size."""
         h = self._hdr
         d = {"name": self._name, "anonymous": True} if self.anonymous else {"name": self._name}
@@ -410,7 +409,7 @@ class Shared:
                 os.rename(self._path, dest)
         self._name, self._path, self._created = clean, dest, False
 
-    def __enter__(self) -> "Shared":
+    def __enter__(self) -> Shared:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -479,7 +478,7 @@ def _unlink_if_same(path: str, dev: int, ino: int) -> None:
         pass
 
 
-def _reopen(descriptor: dict, path: str) -> Shared:
+def _reopen(descriptor: Dict[str, Any], path: str) -> Shared:
     mm, head = open_map(path, repr(descriptor["name"]), True)
     hdr = _header_of(mm, repr(descriptor["name"]), head)
     _check_descriptor(_descriptor(descriptor, repr(descriptor["name"])), hdr, repr(descriptor["name"]))
@@ -512,7 +511,7 @@ def _new(shape: Any, dtype: Any, fortran_order: bool, name: Optional[str], path:
 def _copy_into(dst: np.ndarray, src: np.ndarray) -> None:
     """dst[...] = src, in parallel chunks when both are contiguous in the same
     order (numpy releases the GIL while it copies)."""
-    order = "F" if dst.flags.f_contiguous and not dst.flags.c_contiguous else "C"
+    order: Literal["C", "F"] = "F" if dst.flags.f_contiguous and not dst.flags.c_contiguous else "C"
     same = src.dtype == dst.dtype and (src.flags.c_contiguous if order == "C" else src.flags.f_contiguous)
     if not same or dst.nbytes < (16 << 20) or (os.cpu_count() or 1) < 2:
         dst[...] = src
@@ -587,7 +586,7 @@ def _share(array: Any, name: Optional[str], path: Optional[str] = None) -> Share
     return s
 
 
-def publish(name: str, array, *, exclusive: bool = False) -> dict:
+def publish(name: str, array: Any, *, exclusive: bool = False) -> Dict[str, Any]:
     """Copy `array` into shared memory as `name`, atomically, and return its
     descriptor. Any process can then `npshm.get(name)` it, from any shell.
 
@@ -623,7 +622,8 @@ def unlink(name: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
-        raise missing_dir(shm_dir()) or FileNotFoundError(errno.ENOENT, f"no segment {clean_name(name)!r} in {shm_dir()}", path) from None
+        raise missing_dir(shm_dir()) or FileNotFoundError(
+            errno.ENOENT, f"no segment {clean_name(name)!r} in {shm_dir()}", path) from None
 
 
 def get(name: str, *, writable: bool = False) -> np.ndarray:
@@ -673,7 +673,8 @@ def attach_lines(stream: Optional[IO[str]] = None, *, writable: bool = False) ->
             yield attach(line, writable=writable)
 
 
-def share_anonymous(array=None, *, shape=None, dtype=None, order: str = "C") -> Shared:
+def share_anonymous(array: Any = None, *, shape: Union[int, Tuple[int, ...], List[int], None] = None,
+                    dtype: Any = None, order: str = "C") -> Shared:
     """Like share() (or create() when given shape and dtype) but in a memfd:
     no name in /dev/shm, nothing to leak. Hand it over with send(); the
     memory is freed when the last process holding it closes or exits. Its
@@ -714,7 +715,7 @@ def share_anonymous(array=None, *, shape=None, dtype=None, order: str = "C") -> 
     return s
 
 
-def send(sock: socket.socket, obj) -> None:
+def send(sock: socket.socket, obj: Union[Shared, np.ndarray, Any]) -> None:
     """Send an array to the process at the other end of a Unix socket: one
     message with the descriptor as a JSON line and the file descriptor
     (SCM_RIGHTS). obj is a Shared (anonymous or named) or an array, which is

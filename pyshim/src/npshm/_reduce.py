@@ -132,7 +132,7 @@ def segment_ref(mm: SegmentMap, need_write: bool) -> Ref:
 
 # Mappings made here for arrays that arrived, by file and access: many
 # arrays sent from one segment share one mapping.
-_maps: "weakref.WeakValueDictionary[Tuple[int, int, bool], SegmentMap]" = weakref.WeakValueDictionary()
+_maps: weakref.WeakValueDictionary[Tuple[int, int, bool], SegmentMap] = weakref.WeakValueDictionary()
 _maps_lock = threading.Lock()
 
 

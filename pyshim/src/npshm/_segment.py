@@ -209,7 +209,8 @@ def check_new_name(name: str) -> str:
     once the process in their name is gone, so they are refused."""
     n = clean_name(name)
     if n.startswith(TEMP_PREFIX):
-        raise ValueError(f"invalid segment name {name!r}: names beginning with {TEMP_PREFIX!r} are reserved for npshm's temporaries")
+        raise ValueError(f"invalid segment name {name!r}: "
+                         f"names beginning with {TEMP_PREFIX!r} are reserved for npshm's temporaries")
     return n
 
 
@@ -220,7 +221,8 @@ def missing_dir(d: str) -> Optional[FileNotFoundError]:
         return None
     if os.environ.get("NPSHM_DIR"):
         return FileNotFoundError(errno.ENOENT, f"segment directory {d} does not exist (set by NPSHM_DIR)", d)
-    return FileNotFoundError(errno.ENOENT, f"segment directory {d} does not exist (no POSIX shared memory here; set NPSHM_DIR to a directory)", d)
+    return FileNotFoundError(errno.ENOENT, f"segment directory {d} does not exist "
+                             "(no POSIX shared memory here; set NPSHM_DIR to a directory)", d)
 
 
 def _not_found(what: str, path: str) -> FileNotFoundError:
@@ -302,7 +304,8 @@ def reserve_map(fd: int, size: int, what: str, path: str = "", *, on_disk: bool 
             os.posix_fallocate(fd, 0, size)
         except OSError as e:
             if e.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                raise _no_space(e.errno, f"cannot reserve {size_text(size)} for segment {what}: {e.strerror}", path) from None
+                why = f"cannot reserve {size_text(size)} for segment {what}: {e.strerror}"
+                raise _no_space(e.errno or errno.EIO, why, path) from None
             os.ftruncate(fd, size)
         return new_map(fd, size, True, mpath, on_disk)
     os.ftruncate(fd, size)
@@ -416,7 +419,7 @@ def size_text(n: int) -> str:
     if n < 1024:
         return f"{n} B"
     v, unit = float(n), ""
-    for unit in "KMGTPE":
+    for unit in "KMGTPE":  # noqa: B007 - the unit reached is the one printed
         v /= 1024
         if v < 1024:
             break
@@ -468,7 +471,7 @@ def check_fits(d: str, size: int, what: str) -> None:
                       f"{size_text(room)} of memory; {_fix(d, True)}")
 
 
-_fs_types: dict = {}
+_fs_types: Dict[int, str] = {}
 
 
 def _fs_type(d: str) -> str:
@@ -488,24 +491,30 @@ def _fs_type(d: str) -> str:
     return _fs_types[dev]
 
 
-def _mounts():
+Mount = Tuple[str, str, str, str, str]
+
+
+def _mounts() -> List[Mount]:
     """(maj:min, root, mount point, fstype, super options) per mountinfo line."""
     try:
         with open("/proc/self/mountinfo") as f:
             lines = f.read().splitlines()
     except OSError:
         return []
-    out = []
+    out: List[Mount] = []
+
+    def unesc(s: str) -> str:
+        return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
     for line in lines:
         pre, sep, post = line.partition(" - ")
-        f, g = pre.split(), post.split()
-        if sep and len(f) >= 5 and len(g) >= 3:
-            unesc = lambda s: s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-            out.append((f[2], unesc(f[3]), unesc(f[4]), g[0], g[2]))
+        head, g = pre.split(), post.split()
+        if sep and len(head) >= 5 and len(g) >= 3:
+            out.append((head[2], unesc(head[3]), unesc(head[4]), g[0], g[2]))
     return out
 
 
-def _read_kv(path: str, unit: int = 1) -> dict:
+def _read_kv(path: str, unit: int = 1) -> Dict[str, int]:
     out = {}
     try:
         with open(path) as f:
@@ -518,7 +527,7 @@ def _read_kv(path: str, unit: int = 1) -> dict:
     return out
 
 
-def _read_int(path: str):
+def _read_int(path: str) -> Optional[int]:
     try:
         with open(path) as f:
             s = f.read().strip()
@@ -532,7 +541,7 @@ def _read_int(path: str):
         return None
 
 
-def _memory_short(size: int):
+def _memory_short(size: int) -> Optional[Tuple[int, str]]:
     """(room, what bounds it) if size bytes of shared memory cannot be had,
     else None. Cheap bounds first: memory free outright, then /proc/meminfo."""
     try:
@@ -550,7 +559,7 @@ def _memory_short(size: int):
     return None
 
 
-def _cgroup_room(cg, size: int):
+def _cgroup_room(cg: Tuple[str, bool], size: int) -> Optional[int]:
     """Room under the memory limit of cgroup (dir, v2): limit - charged +
     swap, plus the file cache reclaim could drop when that is not enough.
     None if it has no limit."""
@@ -581,10 +590,10 @@ def _cgroup_room(cg, size: int):
     return room
 
 
-_cgroups = None
+_cgroups: Optional[List[Tuple[str, bool]]] = None
 
 
-def _limited_cgroups():
+def _limited_cgroups() -> List[Tuple[str, bool]]:
     """This process's memory cgroup and its ancestors that have a limit,
     innermost first, as (dir, v2). Read once per process."""
     global _cgroups
