@@ -133,3 +133,17 @@ def test_small_filesystem_fails_at_create_for_files_and_loadtxt(monkeypatch, tmp
 
         subprocess.run(["umount", d], check=True)
         os.rmdir(d)
+
+
+def test_segment_dir_on_disk_is_not_prefaulted(tmp_path, monkeypatch):
+    from npshm._segment import _MEMORY_FS, _fs_type
+
+    if _fs_type(str(tmp_path)) in _MEMORY_FS:
+        pytest.skip(f"{tmp_path} is memory-backed here")
+    monkeypatch.setenv("NPSHM_DIR", str(tmp_path))
+    size = 64 << 20
+    before = rss()
+    with npshm.create((size // 8,), "f8") as s:
+        assert rss() - before < size // 4, "NPSHM_DIR on disk must not pre-fault the segment"
+        s.array[-1] = 1
+    assert os.listdir(tmp_path) == []

@@ -57,6 +57,10 @@ def write(a, v):
 def proc_write(a, v, q):
     q.put(write(a, v))
 
+def proc_write_shared(s, v, q):
+    s.array[0] = v
+    q.put(s.anonymous)
+
 def queue_back(qin, qout):
     a = qin.get()
     qout.put(a[1:])  # a view of what arrived goes back, by reference too
@@ -94,6 +98,9 @@ if __name__ == "__main__":
         p = ctx.Process(target=proc_write, args=(anon.array[8:], -8, q))
         p.start(); q.get(timeout=60); p.join()
         out["process_anon_write"] = int(anon.array[8])
+        p = ctx.Process(target=proc_write_shared, args=(anon, -9, q))
+        p.start(); out["process_anon_shared"] = q.get(timeout=60); p.join()
+        out["process_anon_shared_write"] = int(anon.array[0])
         qin, qout = ctx.Queue(), ctx.Queue()
         p = ctx.Process(target=queue_back, args=(qin, qout))
         p.start(); qin.put(a[2]); back = qout.get(timeout=60); p.join()
@@ -125,6 +132,7 @@ def test_arrays_travel_by_reference(method, tmp_path, shm_dir):
     assert out["readonly_write"].startswith("refused") and "read-only" in out["readonly_write"]
     assert out["executor"][0] and out["executor_write"] == -3.0
     assert out["process"] == "ok" and out["process_write"] == -2.0 and out["process_anon_write"] == -8
+    assert out["process_anon_shared"] is True and out["process_anon_shared_write"] == -9
     assert out["queue_roundtrip"] == [True, 99.0]
     assert out["pipe_write"] == 55.0
     assert os.listdir(shm_dir) == []

@@ -287,19 +287,22 @@ _MADV_POPULATE_WRITE = 23
 _libc: Any = None
 
 
-def reserve_map(fd: int, size: int, what: str, path: str = "", *, on_disk: bool = False) -> SegmentMap:
+def reserve_map(fd: int, size: int, what: str, path: str = "", *, populate: bool = True,
+                on_disk: bool = False) -> SegmentMap:
     """Size a new file, map it read-write, and allocate every page, so a full
     filesystem is OSError(ENOSPC) now, never SIGBUS later.
 
     Large segments are populated with MADV_POPULATE_WRITE on 32 MiB chunks
     across cores (called through ctypes, which releases the GIL): page
     allocation dominates making a fresh segment, and the copy that follows
-    then takes no page faults. Small ones use posix_fallocate. A .npy file
-    on disk (on_disk) only has its blocks reserved (posix_fallocate): its
+    then takes no page faults. Small ones use posix_fallocate. A file on
+    disk (populate=False: a .npy path, or a segment directory that is not
+    memory-backed) only has its blocks reserved with posix_fallocate: its
     pages are read in as they are touched, as np.load(mmap_mode) does.
+    on_disk marks a .npy file outside the segment directory.
     """
     mpath = path or None
-    if size < _POPULATE_MIN or on_disk:
+    if size < _POPULATE_MIN or not populate:
         try:
             os.posix_fallocate(fd, 0, size)
         except OSError as e:
@@ -354,7 +357,7 @@ def create_file_map(path: str, size: int) -> SegmentMap:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)
-        return reserve_map(fd, size, repr(path), path, on_disk=True)
+        return reserve_map(fd, size, repr(path), path, populate=False, on_disk=True)
     except BaseException:
         os.unlink(path)
         raise
@@ -386,7 +389,8 @@ def create_map(name: Optional[str], size: int) -> Tuple[str, str, SegmentMap]:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             set_xattr(fd, XATTR_CREATOR, _creator_record())
-            return n, path, reserve_map(fd, size, repr(n), path)
+            memory = _fs_type(os.path.dirname(path)) in _MEMORY_FS
+            return n, path, reserve_map(fd, size, repr(n), path, populate=memory)
         except BaseException:
             os.unlink(path)
             raise
