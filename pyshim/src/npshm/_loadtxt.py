@@ -10,6 +10,8 @@ returns so own their memory: nothing is left to unlink, whichever side dies.
 from __future__ import annotations
 
 import errno
+import locale
+import operator
 import os
 import re
 import subprocess
@@ -105,6 +107,13 @@ def _loader_dtype(dt: np.dtype) -> Optional[str]:
     return ",".join(fields)
 
 
+def _utf8(encoding: Optional[str]) -> bool:
+    """Whether text is read as UTF-8, as the loader reads it (np.loadtxt's
+    default, None, is the locale's encoding)."""
+    enc = encoding if encoding is not None else locale.getpreferredencoding(False)
+    return enc.lower().replace("-", "").replace("_", "") == "utf8"
+
+
 def _fallback(fname: Any, dtype: Any, kw: Mapping[str, Any]) -> Any:
     """np.loadtxt itself, for what the loader does not do; the result is
     copied into an anonymous segment so it travels by reference too."""
@@ -157,7 +166,7 @@ def loadtxt(fname: Union[PathArg, Sequence[PathArg]], dtype: Any = float, *, del
     else:
         marker = None
     simple = (spec is not None and marker is not None and converters is None and max_rows is None
-              and quotechar is None and (encoding is None or encoding.lower().replace("-", "") == "utf8")
+              and quotechar is None and _utf8(encoding)
               and (delimiter is None or len(delimiter) == 1) and ndmin in (0, 1, 2)
               and all(isinstance(p, (str, os.PathLike)) for p in paths)
               and not any(os.fspath(p).endswith((".bz2", ".xz")) for p in paths))  # type: ignore[arg-type]
@@ -174,7 +183,10 @@ def loadtxt(fname: Union[PathArg, Sequence[PathArg]], dtype: Any = float, *, del
     if delimiter is not None:
         args += ["--delimiter", delimiter]
     if usecols is not None:
-        cols = [usecols] if isinstance(usecols, int) else list(usecols)
+        try:
+            cols = [operator.index(usecols)]  # type: ignore[arg-type]
+        except TypeError:
+            cols = list(usecols)  # type: ignore[arg-type]
         args += ["--usecols", ",".join(str(int(c)) for c in cols)]
     arrays = _run(args + ["--"] + files, len(files))
     if unpack:
