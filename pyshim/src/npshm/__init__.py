@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import mmap
 import os
 import socket
 import sys
@@ -63,7 +64,7 @@ __version__ = "0.1.0"
 Descriptor = Mapping[str, Any]
 
 
-def _header_of(mm: SegmentMap, what: str, head: bytes = b"") -> Header:
+def _header_of(mm: mmap.mmap, what: str, head: bytes = b"") -> Header:
     """Parse the header from `head` (bytes read before mapping) when it holds
     it all, else from the mapping."""
     total = header_length(head[:12] if len(head) >= 12 else mm[:12], what)
@@ -71,7 +72,7 @@ def _header_of(mm: SegmentMap, what: str, head: bytes = b"") -> Header:
     return parse_header(buf, len(mm), what, total=total)
 
 
-def _view(mm: SegmentMap, hdr: Header, writable: bool) -> np.ndarray:
+def _view(mm: mmap.mmap, hdr: Header, writable: bool) -> np.ndarray:
     """The array over the mapping; read-only follows from an ACCESS_READ mapping."""
     order: Literal["C", "F"] = "F" if hdr.fortran_order else "C"
     arr = np.ndarray(hdr.shape, dtype=hdr.dtype, buffer=mm, offset=hdr.offset, order=order)
