@@ -344,7 +344,9 @@ def test_seed000_pool_pattern(tmp_path, shm_dir):
     assert out["sums"] == want and out["fast_sums"] == want
     assert out["bad"] == "ValueError" and out["left_after_pool"] == []
     assert out["pool_kill"] == "timeout" and out["executor_kill"] == "BrokenProcessPool"
-    assert out["left_after_kill"] == 2, "each killed worker leaves its unpublished segment, for gc"
+    # each killed worker leaves the segment it was filling (the executor also
+    # kills the siblings of a dead worker, which may leave theirs), for gc
+    assert out["left_after_kill"] >= 2
     p = subprocess.run([binary, "gc"], capture_output=True, text=True, env={**os.environ, "NPSHM_DIR": shm_dir})
     assert p.returncode == 0, p.stderr
     assert os.listdir(shm_dir) == [], f"npshm gc left {os.listdir(shm_dir)}"
