@@ -1,13 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/loader"
 )
 
@@ -30,6 +33,10 @@ Fields may be bool, ints, f4, f8, S<n>, U<n>.
 Names: --name NAME publishes the one array (one file, or --concat); with
 --name-each PREFIX file i (from 0) is published as PREFIX<i>; otherwise each
 array gets a fresh psm_XXXXXXXX name. Published arrays stay until npshm rm.
+With --hold nothing is published: the arrays stay under their fresh names,
+held open, until standard input closes; then their names are removed. A
+caller (npshm.loadtxt) attaches them between the two, so whichever side
+dies, nothing outlives it that npshm gc does not reclaim.
 
 Examples:
   npshm load genes.tsv --delimiter $'\t' --skip-header 1 --dtype chr:S10,pos:i4,pct:f4 --name genes
@@ -44,6 +51,7 @@ Examples:
 	each := fs.String("name-each", "", "publish file i (from 0) as `PREFIX`<i>")
 	concat := fs.Bool("concat", false, "load all files, in order, into one array")
 	ndmin := fs.Int("ndmin", 0, "numpy's ndmin `N` (0, 1 or 2): 0 squeezes size-one dimensions like np.loadtxt")
+	hold := fs.Bool("hold", false, "publish nothing: hold the arrays until standard input closes, then remove them")
 	maxLine := fs.Int("max-line", loader.DefaultMaxLineBytes, "the longest line to read, in `BYTES` (a longer one is an error)")
 	c.Run = func(stdout, stderr io.Writer, files []string) error {
 		var err error
@@ -54,6 +62,8 @@ Examples:
 			return usagef("load: --name and --name-each exclude each other")
 		case *name != "" && len(files) > 1 && !*concat:
 			return usagef("load: --name names one array: add --concat, or use --name-each for one per file")
+		case *hold && (*name != "" || *each != ""):
+			return usagef("load: --hold publishes nothing: drop --name and --name-each")
 		case *maxLine <= 0:
 			return usagef("load: --max-line must be a positive number of bytes")
 		}
@@ -89,6 +99,9 @@ Examples:
 				a.Close()
 			}
 		}()
+		if *hold {
+			return holdArrays(stdout, os.Stdin, arrays)
+		}
 		for i, a := range arrays {
 			var err error
 			switch {
@@ -114,6 +127,28 @@ Examples:
 		return nil
 	}
 	return c
+}
+
+// holdArrays prints the arrays' descriptors, waits for stdin to reach end
+// of file (the caller has attached them, or is gone), then removes their
+// names. They were never published, so if this process is killed first,
+// npshm gc reclaims them once nobody holds them.
+func holdArrays(stdout io.Writer, stdin io.Reader, arrays []*bridge.Array) error {
+	var err error
+	for _, a := range arrays {
+		if err = printDescriptor(stdout, a.Descriptor()); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		_, err = io.Copy(io.Discard, stdin)
+	}
+	for _, a := range arrays {
+		if uerr := a.Unlink(); uerr != nil && !errors.Is(uerr, fs.ErrNotExist) && err == nil {
+			err = uerr
+		}
+	}
+	return err
 }
 
 func isTerminal(f *os.File) bool {

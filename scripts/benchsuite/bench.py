@@ -529,6 +529,7 @@ def main():
     ap.add_argument("--workers", type=int, default=8, help="processes for the memory scenario")
     ap.add_argument("--text-mib", type=int, default=1024, help="size of the generated text file set")
     ap.add_argument("--text-only", action="store_true", help="only the text-loading scenario (no --write-docs)")
+    ap.add_argument("--pool-only", action="store_true", help="only passing an array to a Pool of 4 spawn workers")
     ap.add_argument("--helper", required=True, help="path of the built gohelper")
     ap.add_argument("--write-docs", action="store_true", help="rewrite docs/BENCHMARKS.md figures and plot")
     args = ap.parse_args()
@@ -536,6 +537,10 @@ def main():
     if args.text_only:
         sizes, args.write_docs = [], False
     rounds = 1 if args.quick else args.rounds
+    if args.pool_only:  # issue 10: npshm vs pickling vs SharedMemory by hand (scripts/benchsuite/poolpass.py)
+        import poolpass
+
+        raise SystemExit(print(poolpass.section(SIZES[sizes[-1] if args.quick else "1GiB"], rounds)))
     go = GoHelper(args.helper)
     w = Workers(1)
     out, e2e = [], {}
@@ -605,6 +610,11 @@ def main():
             f"| {n} | {rows_each * nfiles / statistics.median(ts) / 1e6:.1f} M |" for n, ts in res.items())
         out.append(t)
         go.ask("free")
+        if sizes:
+            import poolpass
+
+            print(f"== {sizes[-1]}: pass to a Pool of 4 spawn workers", file=sys.stderr, flush=True)
+            out.append(poolpass.section(SIZES[sizes[-1]], rounds))
         mem = {}
         if not sizes:
             raise SystemExit(print("\n\n".join(out)))

@@ -8,6 +8,11 @@ programs using github.com/npshm/npshm read and write the same segments.
 Who unlinks: every process closes what it opened; exactly one, normally the
 creator, unlinks. Attaching never registers a segment with multiprocessing's
 resource tracker, so a segment survives the processes that attach to it.
+
+Importing npshm registers reducers with multiprocessing's pickler: arrays in
+npshm segments (and slices and views of them) pass to Process, Queue, Pipe,
+Pool and ProcessPoolExecutor by reference, and a Shared sent from one
+process to another hands its ownership over (see Shared and _reduce).
 """
 from __future__ import annotations
 
@@ -18,21 +23,28 @@ import mmap
 import os
 import socket
 import sys
-from typing import IO, Any, Iterator, List, Mapping, Optional, Union
+import threading
+import weakref
+from typing import IO, Any, Dict, Iterator, List, Literal, Mapping, Optional, Tuple, Union, cast
 
 import numpy as np
 
-from ._format import DescriptorError, SegmentError, dtype_from_descr, encode_header, header_length, parse_header
+from . import _reduce
+from ._format import DescriptorError, Header, SegmentError, dtype_from_descr, encode_header, header_length, parse_header
+from ._reduce import Unattached
 from ._segment import (
     TEMP_PREFIX,
     XATTR_PERSISTENT,
+    SegmentMap,
     UnsafeFDError,
     check_fits,
     check_new_name,
     check_received,
     clean_name,
+    create_file_map,
     create_map,
     missing_dir,
+    new_map,
     open_file,
     open_map,
     reserve_map,
@@ -45,14 +57,14 @@ from ._segment import (
 __all__ = [
     "attach", "share", "create", "Shared", "SegmentError", "DescriptorError", "shm_dir",
     "publish", "get", "names", "attach_lines", "share_anonymous", "send", "recv",
-    "UnsafeFDError",
+    "UnsafeFDError", "unlink", "loadtxt", "LoadError", "Unattached",
 ]
 __version__ = "0.1.0"
 
 Descriptor = Mapping[str, Any]
 
 
-def _header_of(mm, what: str, head: bytes = b""):
+def _header_of(mm: mmap.mmap, what: str, head: bytes = b"") -> Header:
     """Parse the header from `head` (bytes read before mapping) when it holds
     it all, else from the mapping."""
     total = header_length(head[:12] if len(head) >= 12 else mm[:12], what)
@@ -60,16 +72,16 @@ def _header_of(mm, what: str, head: bytes = b""):
     return parse_header(buf, len(mm), what, total=total)
 
 
-def _view(mm, hdr, writable: bool) -> np.ndarray:
+def _view(mm: mmap.mmap, hdr: Header, writable: bool) -> np.ndarray:
     """The array over the mapping; read-only follows from an ACCESS_READ mapping."""
-    order = "F" if hdr.fortran_order else "C"
+    order: Literal["C", "F"] = "F" if hdr.fortran_order else "C"
     arr = np.ndarray(hdr.shape, dtype=hdr.dtype, buffer=mm, offset=hdr.offset, order=order)
     if not writable and arr.flags.writeable:
         arr.flags.writeable = False
     return arr
 
 
-def _resolve(target: Union[str, Descriptor]):
+def _resolve(target: Union[str, Descriptor]) -> Tuple[str, str, Optional[Dict[str, Any]]]:
     """(path, label, checked descriptor or None) for a name, a JSON line or a dict."""
     if isinstance(target, str) and target.lstrip().startswith("{"):
         desc = _descriptor(_load_json(target), "descriptor")
@@ -89,7 +101,7 @@ def _resolve(target: Union[str, Descriptor]):
         raise DescriptorError(f"descriptor: {e}") from None
 
 
-def _load_json(line: Union[str, bytes]):
+def _load_json(line: Union[str, bytes]) -> Any:
     """A descriptor's JSON, any parse failure (even nesting too deep for
     the json module) a DescriptorError."""
     try:
@@ -101,7 +113,7 @@ def _load_json(line: Union[str, bytes]):
 _MAX_INT = (1 << 63) - 1
 
 
-def _descriptor(obj, label: str) -> dict:
+def _descriptor(obj: Any, label: str) -> Dict[str, Any]:
     """The descriptor's fields, type-checked: name (str), path (str, optional),
     anonymous (bool), dtype (a numpy dtype), shape (tuple), and fortran_order,
     offset, nbytes, size (None when absent). DescriptorError otherwise."""
@@ -114,9 +126,9 @@ def _descriptor(obj, label: str) -> dict:
     if not isinstance(obj.get("name"), str):
         raise bad("'name' is missing or not a string")
 
-    def opt(key: str, kind: type, default=None):
-        v = obj.get(key, default)
-        if v is not None and (type(v) is not kind or (kind is int and not 0 <= v <= _MAX_INT)):
+    def opt(key: str, kind: type, default: Any = None) -> Any:
+        v: Any = obj.get(key, default)
+        if v is not None and (type(v) is not kind or (kind is int and not 0 <= cast(int, v) <= _MAX_INT)):
             want = "a non-negative int" if kind is int else f"a {kind.__name__}"
             raise bad(f"{key!r} is {v!r}, want {want}")
         return v
@@ -139,7 +151,7 @@ def _descriptor(obj, label: str) -> dict:
     }
 
 
-def _check_descriptor(desc: dict, hdr, label: str) -> None:
+def _check_descriptor(desc: Dict[str, Any], hdr: Header, label: str) -> None:
     """DescriptorError naming each field where the descriptor and the
     segment's header disagree."""
     held = {
@@ -158,7 +170,7 @@ def _check_descriptor(desc: dict, hdr, label: str) -> None:
         raise DescriptorError(f"{label}: " + "; ".join(diffs))
 
 
-def _show(v) -> str:
+def _show(v: Any) -> str:
     if isinstance(v, np.dtype):
         return v.str if v.names is None else str(_dtype_to_json(v))
     return str(list(v)) if isinstance(v, tuple) else str(v)
@@ -167,21 +179,21 @@ def _show(v) -> str:
 _MAX_JSON_DEPTH = 64
 
 
-def _dtype_from_json(d, label: str = "descriptor") -> np.dtype:
+def _dtype_from_json(d: Any, label: str = "descriptor") -> np.dtype:
     """numpy dtype from the descriptor's JSON dtype (lists for tuples), checked
     as a header's descr is: DescriptorError for anything else."""
 
     def bad(why: str) -> DescriptorError:
         return DescriptorError(f"{label}: malformed descriptor: 'dtype' {why}")
 
-    def descr(x, depth: int):
+    def descr(x: Any, depth: int) -> Any:
         if isinstance(x, str):
             return x
         if not isinstance(x, list) or depth > _MAX_JSON_DEPTH:
             raise bad("must be a type string or a list of [name, dtype(, shape)] fields, nested at most 64 deep")
         return [field(e, depth) for e in x]
 
-    def field(e, depth: int):
+    def field(e: Any, depth: int) -> Tuple[Any, ...]:
         if not isinstance(e, list) or len(e) not in (2, 3):
             raise bad(f"field {e!r} is not [name, dtype] or [name, dtype, shape]")
         name = tuple(e[0]) if isinstance(e[0], list) else e[0]
@@ -199,10 +211,10 @@ def _dtype_from_json(d, label: str = "descriptor") -> np.dtype:
         raise bad(f"{d!r} is not a dtype this package shares ({e})") from None
 
 
-def _dtype_to_json(dt: np.dtype):
+def _dtype_to_json(dt: np.dtype) -> Any:
     descr = np.lib.format.dtype_to_descr(dt)
 
-    def conv(x):
+    def conv(x: Any) -> Any:
         if isinstance(x, str):
             return x
         out = []
@@ -217,13 +229,17 @@ def _dtype_to_json(dt: np.dtype):
     return conv(descr)
 
 
-def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndarray:
-    """A zero-copy numpy view of the array in a segment.
+def attach(target: Union[str, os.PathLike[str], Descriptor], *, writable: bool = False) -> np.ndarray:
+    """A zero-copy numpy view of the array in a segment or a .npy file.
 
-    target is a segment name ("psm_1a2b3c4d" or "/psm_1a2b3c4d"), a descriptor
-    dict, or a descriptor as a JSON line (what Go's Descriptor.String() and
-    `npshm put` print). The view is read-only unless writable=True; writes
-    through a writable view are seen by every process attached.
+    target is a segment name ("psm_1a2b3c4d" or "/psm_1a2b3c4d"), a path to
+    a .npy file (a pathlib.Path, or a str ending in ".npy" with a '/' after
+    its first character: "/data/x.npy", "./x.npy"), a descriptor dict, or a
+    descriptor as a JSON line (what Go's Descriptor.String() and `npshm put`
+    print). The view is read-only unless writable=True; writes through a
+    writable view are seen by every process attached. A file on disk is
+    mapped, not read: pages come in as they are touched (out of core), and
+    writes reach the file as the kernel writes back (Shared.close flushes).
 
     The view keeps its mapping alive as long as it (or anything derived from
     it) exists, so it can never point at unmapped memory. Attaching does not
@@ -240,6 +256,11 @@ def attach(target: Union[str, Descriptor], *, writable: bool = False) -> np.ndar
     a device raises SegmentError at once; a descriptor's "path" is followed,
     as np.load follows it.
     """
+    if isinstance(target, os.PathLike) or (type(target) is str and "/" in target[1:]
+                                           and target.endswith(".npy") and not target.lstrip().startswith("{")):
+        fpath = os.fspath(target)
+        mm, head = open_map(fpath, repr(fpath), writable, follow=True)
+        return _view(mm, _header_of(mm, repr(fpath), head), writable)
     if type(target) is str and target[:1] not in ("{", " ", ""):  # the common case: a name
         name = clean_name(target)
         path, label, desc = shm_dir() + "/" + name, repr(name), None
@@ -262,15 +283,37 @@ class Shared:
     last of them does. unlink() removes the name. As a context manager, exit
     closes, and unlinks if this object created the segment.
 
-    Pickling a Shared sends only its descriptor; the receiving process
-    attaches to the same memory, and does not own (unlink) it.
+    Pickling a Shared with pickle sends only its descriptor; the receiving
+    process attaches to the same memory, and does not own (unlink) it.
+
+    Through multiprocessing (Process arguments, Queue, Pipe, Pool,
+    ProcessPoolExecutor) a Shared travels by reference. Sent by the main
+    process to workers, it stays the sender's: workers attach and do not
+    unlink. Sent by a process multiprocessing started (a worker returning
+    it, or putting it on a Queue), it hands over ownership:
+    the receiving process unlinks the segment when it is done with it
+    (leaving its with-block, unlink(), or when the received Shared is
+    garbage collected; arrays taken from it stay valid), and the sender no
+    longer unlinks it, even on leaving its own with-block. A Shared whose
+    name is already gone (a worker's `with npshm.share(x) as s: return s`
+    leaves the block, unlinking the name, before its result is pickled)
+    travels by file descriptor: the receiver gets the memory with no name
+    at all, freed when its last view goes. So a worker that returns a
+    Shared, inside a with-block or not, leaves nothing in /dev/shm once the
+    parent is done; only a worker killed mid-task leaves a segment, which
+    `npshm gc` reclaims once its creator is gone.
     """
 
-    def __init__(self, name: str, path: Optional[str], mm, hdr, created: bool, fd: Optional[int] = None):
-        self._name, self._path, self._mm, self._hdr = name, path, mm, hdr
+    def __init__(self, name: str, path: Optional[str], mm: SegmentMap, hdr: Any, created: bool,
+                 fd: Optional[int] = None):
+        self._name, self._path, self._hdr = name, path, hdr
+        self._mm: Optional[SegmentMap] = mm
         self._created = created
         self._fd = fd  # anonymous (memfd) segments keep their descriptor for send()
         self._array: Optional[np.ndarray] = _view(mm, hdr, True)
+        self._lock = threading.Lock()  # ownership: with-exit against a pickle in a Queue's feeder thread
+        self._kept: Optional[SegmentMap] = None  # the mapping, after a worker's with-exit (see __exit__)
+        self._finalizer: Optional[weakref.finalize[Any, Any]] = None  # unlinks a segment received with ownership
 
     @property
     def name(self) -> str:
@@ -278,14 +321,25 @@ class Shared:
         return self._name
 
     @property
-    def path(self) -> str:
+    def path(self) -> Optional[str]:
+        """The file's path: /dev/shm/NAME, a .npy path, or None for an anonymous array."""
         return self._path
 
     @property
     def array(self) -> np.ndarray:
+        """The writable zero-copy view of the whole array."""
         if self._array is None:
             raise ValueError(f"segment {self._name!r} is closed")
         return self._array
+
+    @property
+    def readonly(self) -> np.ndarray:
+        """A read-only view of the array: hand it to workers (Process args,
+        Pool.map, a Queue) and each gets a read-only view of the same
+        memory, mapped read-only, so no worker can write by mistake."""
+        v = self.array.view()
+        v.flags.writeable = False
+        return v
 
     @property
     def anonymous(self) -> bool:
@@ -293,7 +347,7 @@ class Shared:
         return self._path is None
 
     @property
-    def descriptor(self) -> dict:
+    def descriptor(self) -> Dict[str, Any]:
         """The JSON-able descriptor: name, dtype, shape, fortran_order, offset, nbytes, size."""
         h = self._hdr
         d = {"name": self._name, "anonymous": True} if self.anonymous else {"name": self._name}
@@ -316,14 +370,18 @@ class Shared:
         SharedMemory.close()). Instead it is unmapped when the last view
         referencing it is garbage collected.
         """
-        self._array = None
-        self._mm = None
+        mm, self._array, self._mm, self._kept = self._mm, None, None, None
+        if mm is not None and mm.on_disk and not mm.closed:
+            mm.flush()  # a .npy file on disk: written back now, as np.save would have
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
 
     def unlink(self) -> None:
-        """Remove the segment's name. Attached processes keep their views."""
+        """Remove the segment's name (or the .npy file). Attached processes keep their views."""
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
         if self._path is not None:
             os.unlink(self._path)
 
@@ -343,24 +401,35 @@ class Shared:
         set_xattr(self._path, XATTR_PERSISTENT, b"1")
         if dest != self._path:
             if exclusive:
-                os.link(self._path, dest)  # atomic, and fails if dest exists
+                try:
+                    os.link(self._path, dest)  # atomic, and fails if dest exists
+                except FileExistsError:
+                    raise FileExistsError(errno.EEXIST, f"an array is already published as {clean!r}", dest) from None
                 os.unlink(self._path)
             else:
                 os.rename(self._path, dest)
         self._name, self._path, self._created = clean, dest, False
 
-    def __enter__(self) -> "Shared":
+    def __enter__(self) -> Shared:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
-        if self._created:
-            try:
-                self.unlink()
-            except FileNotFoundError:
-                pass
+    def __exit__(self, *exc: object) -> None:
+        """Close, and unlink if this object owns the segment. In a process
+        multiprocessing started (a Pool or executor worker), the mapping is
+        kept while this object lives, so `return s` inside the with-block
+        still hands the memory (by descriptor) to whoever unpickles it."""
+        with self._lock:
+            kept = self._mm if _reduce.in_child() else None
+            self.close()
+            self._kept = kept
+            if self._created:
+                try:
+                    self.unlink()
+                except FileNotFoundError:
+                    pass
+                self._created = False
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, ...]:
         if self._path is None:
             raise TypeError("an anonymous array cannot be pickled by name; hand it over with npshm.send")
         return (_reopen, (self.descriptor, self._path))
@@ -371,14 +440,53 @@ class Shared:
         return f"<npshm.Shared {self._name!r} {h.dtype} {h.shape} {state}>"
 
 
-def _reopen(descriptor: dict, path: str) -> Shared:
+def _reduce_shared(s: Shared) -> Tuple[Any, ...]:
+    """multiprocessing's reducer for Shared: the memory by reference, and
+    ownership (the duty to unlink) to the receiver when the sender had it."""
+    with s._lock:
+        mm = s._mm if s._mm is not None else s._kept
+        if mm is None:
+            raise ValueError(f"cannot send segment {s._name!r}: it is closed")
+        ref = _reduce.segment_ref(mm, True)
+        owner = s._created and ref[0] == "path" and not mm.on_disk and _reduce.in_child()
+        if owner:
+            s._created = False  # the receiver unlinks it now
+    return (_rebuild_shared, (ref, s._name, owner))
+
+
+def _rebuild_shared(ref: Tuple[Any, ...], name: str, owner: bool) -> Any:
+    """The receiving end of _reduce_shared (never raises: see Unattached)."""
+    try:
+        mm = _reduce.map_ref(ref, True)
+        path = ref[1] if ref[0] == "path" else None
+        label = repr(name) if name else "received array"
+        s = Shared(name if path is not None else "", path, mm, _header_of(mm, label), created=owner)
+    except Exception as e:  # noqa: BLE001
+        return _reduce._failed(ref, e)
+    if owner and path is not None:
+        s._finalizer = weakref.finalize(s, _unlink_if_same, path, mm.dev, mm.ino)
+    return s
+
+
+def _unlink_if_same(path: str, dev: int, ino: int) -> None:
+    """Unlink path if it still names the file (dev, ino): a received
+    Shared dropped without unlink, or left at exit."""
+    try:
+        st = os.lstat(path)
+        if (st.st_dev, st.st_ino) == (dev, ino):
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def _reopen(descriptor: Dict[str, Any], path: str) -> Shared:
     mm, head = open_map(path, repr(descriptor["name"]), True)
     hdr = _header_of(mm, repr(descriptor["name"]), head)
     _check_descriptor(_descriptor(descriptor, repr(descriptor["name"])), hdr, repr(descriptor["name"]))
     return Shared(descriptor["name"], path, mm, hdr, created=False)
 
 
-def _new(shape, dtype, fortran_order: bool, name: Optional[str]) -> Shared:
+def _new(shape: Any, dtype: Any, fortran_order: bool, name: Optional[str], path: Optional[str] = None) -> Shared:
     dtype = np.dtype(dtype)
     if dtype.hasobject:
         raise ValueError(f"cannot share an object array ({dtype}): its elements are pointers into this process")
@@ -390,16 +498,21 @@ def _new(shape, dtype, fortran_order: bool, name: Optional[str]) -> Shared:
     for x in shape:
         count *= x
     nbytes = count * dtype.itemsize
-    name, path, mm = create_map(name, len(header) + nbytes)
+    if path is not None:
+        mm = create_file_map(path, len(header) + nbytes)
+        mm[: len(header)] = header
+        hdr = parse_header(header, len(header) + nbytes, repr(path))
+        return Shared(os.path.basename(path), path, mm, hdr, created=False)
+    name, spath, mm = create_map(name, len(header) + nbytes)
     mm[: len(header)] = header
     hdr = parse_header(header, len(header) + nbytes, repr(name))
-    return Shared(name, path, mm, hdr, created=True)
+    return Shared(name, spath, mm, hdr, created=True)
 
 
 def _copy_into(dst: np.ndarray, src: np.ndarray) -> None:
     """dst[...] = src, in parallel chunks when both are contiguous in the same
     order (numpy releases the GIL while it copies)."""
-    order = "F" if dst.flags.f_contiguous and not dst.flags.c_contiguous else "C"
+    order: Literal["C", "F"] = "F" if dst.flags.f_contiguous and not dst.flags.c_contiguous else "C"
     same = src.dtype == dst.dtype and (src.flags.c_contiguous if order == "C" else src.flags.f_contiguous)
     if not same or dst.nbytes < (16 << 20) or (os.cpu_count() or 1) < 2:
         dst[...] = src
@@ -413,7 +526,11 @@ def _copy_into(dst: np.ndarray, src: np.ndarray) -> None:
         list(ex.map(lambda lo: np.copyto(d[lo : lo + chunk], s[lo : lo + chunk]), range(0, d.size, chunk)))
 
 
-def create(shape, dtype, *, order: str = "C", name: Optional[str] = None) -> Shared:
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+def create(shape: Union[int, Tuple[int, ...], List[int]], dtype: Any, *, order: str = "C",
+           name: Optional[str] = None, path: Optional[PathArg] = None) -> Shared:
     """A new zero-filled array in a new segment, to fill in place.
 
     order is 'C' or 'F'. name defaults to a fresh 'psm_' name; an existing
@@ -421,39 +538,56 @@ def create(shape, dtype, *, order: str = "C", name: Optional[str] = None) -> Sha
     for npshm's temporaries) ValueError. An array larger than /dev/shm's free
     space, or than the memory the machine or this container can give, raises
     OSError(ENOSPC) here, naming the fix, before anything is allocated.
+
+    path= makes a .npy file on disk instead (created exclusively, 0600; the
+    same file Go's bridge.CreateFile makes and np.load reads): for arrays
+    kept on disk or larger than memory. Its blocks are reserved (a full disk
+    fails here) but its pages are not touched: they come into memory as the
+    array is written, and go back to disk as the kernel writes back;
+    close() (and leaving the with-block) flushes. The file is the caller's:
+    leaving the with-block does not remove it.
     """
     if order not in ("C", "F"):
         raise ValueError(f"order must be 'C' or 'F', not {order!r}")
+    if name is not None and path is not None:
+        raise TypeError("create() takes name= or path=, not both")
     if isinstance(shape, int):
         shape = (shape,)
-    return _new(shape, dtype, order == "F", check_new_name(name) if name is not None else None)
+    return _new(shape, dtype, order == "F", check_new_name(name) if name is not None else None,
+                os.fspath(path) if path is not None else None)
 
 
-def share(array, name: Optional[str] = None) -> Shared:
+def share(array: Any, name: Optional[str] = None, *, path: Optional[PathArg] = None) -> Shared:
     """Copy an array (once) into a new segment and return it.
 
     Fortran-ordered arrays stay Fortran-ordered; other non-contiguous arrays
     become C-contiguous. The segment is a .npy image, so other processes
     attach with npshm.attach(name) or np.load('/dev/shm/NAME', mmap_mode='r').
-    Names and sizes are checked as by create().
+    Names and sizes are checked as by create(); path= writes a .npy file on
+    disk instead, as create(path=) does.
     """
-    return _share(array, check_new_name(name) if name is not None else None)
+    if name is not None and path is not None:
+        raise TypeError("share() takes name= or path=, not both")
+    return _share(array, check_new_name(name) if name is not None else None,
+                  os.fspath(path) if path is not None else None)
 
 
-def _share(array, name: Optional[str]) -> Shared:
+def _share(array: Any, name: Optional[str], path: Optional[str] = None) -> Shared:
     """share() under any name, npshm's temporaries included."""
     arr = np.asarray(array)
     fortran = bool(arr.flags.f_contiguous and not arr.flags.c_contiguous)
-    s = _new(arr.shape, arr.dtype, fortran, name)
+    s = _new(arr.shape, arr.dtype, fortran, name, path)
     try:
         _copy_into(s.array, arr)
     except BaseException:
-        s.__exit__(None, None, None)
+        s.close()
+        if path is not None or s._created:
+            s.unlink()
         raise
     return s
 
 
-def publish(name: str, array, *, exclusive: bool = False) -> dict:
+def publish(name: str, array: Any, *, exclusive: bool = False) -> Dict[str, Any]:
     """Copy `array` into shared memory as `name`, atomically, and return its
     descriptor. Any process can then `npshm.get(name)` it, from any shell.
 
@@ -461,9 +595,13 @@ def publish(name: str, array, *, exclusive: bool = False) -> dict:
     readers never see a partial array; republishing replaces the array for
     new readers while processes attached to the old one keep it intact.
     The segment is persistent (it outlives this process) until `npshm rm NAME`.
-    exclusive=True raises FileExistsError instead of replacing.
+    exclusive=True raises FileExistsError (naming `name`) instead of
+    replacing, before anything is copied when the name is taken already.
     """
-    check_new_name(name)
+    clean = check_new_name(name)
+    if exclusive and os.path.lexists(os.path.join(shm_dir(), clean)):
+        raise FileExistsError(errno.EEXIST, f"an array is already published as {clean!r}",
+                              os.path.join(shm_dir(), clean))
     s = _share(array, temp_name())
     try:
         s.publish(name, exclusive=exclusive)
@@ -474,6 +612,19 @@ def publish(name: str, array, *, exclusive: bool = False) -> dict:
         raise
     finally:
         s.close()
+
+
+def unlink(name: str) -> None:
+    """Remove segment `name` (or a published array) from the segment
+    directory, as `npshm rm NAME` does. Processes attached keep their views;
+    the memory is freed when the last one goes. A missing name raises
+    FileNotFoundError."""
+    path = segment_path(name)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        raise missing_dir(shm_dir()) or FileNotFoundError(
+            errno.ENOENT, f"no segment {clean_name(name)!r} in {shm_dir()}", path) from None
 
 
 def get(name: str, *, writable: bool = False) -> np.ndarray:
@@ -523,7 +674,8 @@ def attach_lines(stream: Optional[IO[str]] = None, *, writable: bool = False) ->
             yield attach(line, writable=writable)
 
 
-def share_anonymous(array=None, *, shape=None, dtype=None, order: str = "C") -> Shared:
+def share_anonymous(array: Any = None, *, shape: Union[int, Tuple[int, ...], List[int], None] = None,
+                    dtype: Any = None, order: str = "C") -> Shared:
     """Like share() (or create() when given shape and dtype) but in a memfd:
     no name in /dev/shm, nothing to leak. Hand it over with send(); the
     memory is freed when the last process holding it closes or exits. Its
@@ -564,7 +716,7 @@ def share_anonymous(array=None, *, shape=None, dtype=None, order: str = "C") -> 
     return s
 
 
-def send(sock: socket.socket, obj) -> None:
+def send(sock: socket.socket, obj: Union[Shared, np.ndarray, Any]) -> None:
     """Send an array to the process at the other end of a Unix socket: one
     message with the descriptor as a JSON line and the file descriptor
     (SCM_RIGHTS). obj is a Shared (anonymous or named) or an array, which is
@@ -575,6 +727,8 @@ def send(sock: socket.socket, obj) -> None:
             fd, owned = obj._fd, False
         elif obj._path is not None:
             fd, owned = open_file(obj._path, repr(obj._name))[0], True
+        elif obj._mm is not None:  # a Shared received through multiprocessing with no name
+            fd, owned = _reduce.fd_of(obj._mm, False), False
         else:
             raise ValueError("cannot send a closed array")
         line = json.dumps(obj.descriptor, separators=(",", ":")) + "\n"
@@ -623,7 +777,7 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
         size = check_received(fd, desc)
         if size == 0:
             raise SegmentError("received segment is empty")
-        mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+        mm = new_map(fd, size, writable, None)
     finally:
         for f in fds:
             os.close(f)
@@ -631,3 +785,8 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
     hdr = _header_of(mm, label)
     _check_descriptor(desc, hdr, label)
     return _view(mm, hdr, writable)
+
+
+from ._loadtxt import LoadError, loadtxt  # noqa: E402
+
+_reduce.register(Shared, _reduce_shared)

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import ast
 import io
+import mmap
 import re
 import struct
 import tokenize
-from typing import NamedTuple, Tuple
+from typing import Any, Dict, List, NamedTuple, Tuple, Union
 
 import numpy as np
 
@@ -64,7 +65,7 @@ _SIZED = re.compile(r"[<>|=]?([SUV])([0-9]+)")
 _MAX_SIZE = {"S": (1 << 31) - 1, "V": (1 << 31) - 1, "U": ((1 << 31) - 1) // 4}  # numpy 1.x wraps larger ones
 _INT = re.compile(r"[1-9](?:_?[0-9])*|0(?:_?0)*")
 # Parsed headers by their bytes, so attaching many times costs one parse.
-_cache: dict = {}
+_cache: Dict[Tuple[int, bytes], Tuple[np.dtype, bool, Tuple[int, ...], int]] = {}
 _CACHE_MAX = 1024
 
 
@@ -102,18 +103,19 @@ def header_length(prefix: bytes, what: str, max_header_size: int = MAX_HEADER_SI
     n = struct.calcsize(fmt)
     if len(prefix) < 8 + n:
         raise SegmentError(f"{what}: truncated .npy header (no length)")
-    (hlen,) = struct.unpack(fmt, bytes(prefix[8 : 8 + n]))
+    hlen: int = struct.unpack(fmt, bytes(prefix[8 : 8 + n]))[0]
     if hlen > 4 * max_header_size:  # no text this long has <= max_header_size characters
         raise SegmentError(f"{what}: npy header of {hlen} bytes exceeds the limit of {max_header_size}")
     return 8 + n + hlen
 
 
-def parse_header(buf, size: int, what: str, max_header_size: int = MAX_HEADER_SIZE, total: int = 0) -> Header:
+def parse_header(buf: Union[bytes, bytearray, memoryview, mmap.mmap], size: int, what: str,
+                 max_header_size: int = MAX_HEADER_SIZE, total: int = 0) -> Header:
     """Parse the header at the start of buf (a bytes-like of the first bytes
     of an image whose total size is `size`) and check the data fits. `total`
     is header_length(buf[:12]) when the caller has it already."""
     if not total:
-        total = header_length(buf[:12], what, max_header_size)
+        total = header_length(bytes(buf[:12]), what, max_header_size)
     start = 10 if buf[6] == 1 else 12
     if total - start > 4 * max_header_size:
         raise SegmentError(f"{what}: npy header of {total - start} bytes exceeds the limit of {max_header_size}")
@@ -140,7 +142,7 @@ MAX_DIMS = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
 _INTP_MAX = (1 << 63) - 1
 
 
-def _parse_text(raw: bytes, version: int, what: str, max_header_size: int):
+def _parse_text(raw: bytes, version: int, what: str, max_header_size: int) -> Tuple[np.dtype, bool, Tuple[int, ...], int]:
     """(dtype, fortran_order, shape, nbytes) from the header text, checked."""
     encoding = "utf8" if version == 3 else "latin1"
     try:
@@ -175,7 +177,7 @@ def _parse_text(raw: bytes, version: int, what: str, max_header_size: int):
     return dtype, fortran, shape, count * dtype.itemsize
 
 
-def dtype_from_descr(descr, what: str) -> np.dtype:
+def dtype_from_descr(descr: Any, what: str) -> np.dtype:
     """The dtype a header's descr describes, if this package shares it."""
     descr = _check_descr(descr, what)
     try:
@@ -187,7 +189,7 @@ def dtype_from_descr(descr, what: str) -> np.dtype:
     return dtype
 
 
-def _literal(text: str, version: int, what: str):
+def _literal(text: str, version: int, what: str) -> Any:
     """The header text read as a Python literal, as numpy reads it (with
     numpy's removal of Python 2 'L' suffixes in versions 1.0 and 2.0), but
     refusing what no writer makes and the Go reader does not take:
@@ -232,7 +234,7 @@ def _literal(text: str, version: int, what: str):
         raise refuse("is not a Python literal") from e
 
 
-def _check_descr(descr, what: str):
+def _check_descr(descr: Any, what: str) -> Any:
     """descr, if this package shares it, with field shapes given as ints made
     tuples (numpy 2 reads ('a', '<i4', 1) as shape (1,), numpy 1.x as a plain
     field: this reader follows numpy 2 under both). Refused: type strings
@@ -245,7 +247,7 @@ def _check_descr(descr, what: str):
         return descr
     if not isinstance(descr, list):
         raise SegmentError(f"{what}: bad dtype descr: a {type(descr).__name__}, want a type string or a list of fields")
-    out = []
+    out: List[Tuple[Any, ...]] = []
     for f in descr:
         if not isinstance(f, tuple) or len(f) not in (2, 3):
             raise SegmentError(f"{what}: bad dtype descr: a field is a tuple (name, dtype[, shape]), not {f!r}")
@@ -270,7 +272,7 @@ def _check_descr(descr, what: str):
 def encode_header(dtype: np.dtype, fortran_order: bool, shape: Tuple[int, ...]) -> bytes:
     """The header bytes numpy (>= 1.24) writes for this dtype, order, shape."""
     descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
-    text = "{'descr': %r, 'fortran_order': %r, 'shape': %r, }" % (descr, bool(fortran_order), tuple(shape))
+    text = "{'descr': %r, 'fortran_order': %r, 'shape': %r, }" % (descr, bool(fortran_order), tuple(shape))  # noqa: UP031 numpy's
     if shape:
         axis = shape[-1] if fortran_order else shape[0]
         text += " " * max(0, _GROWTH_AXIS_MAX_DIGITS - len(repr(axis)))

@@ -13,7 +13,7 @@ import os
 import secrets
 import stat
 import time
-from typing import Any, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._format import SegmentError
 
@@ -29,6 +29,29 @@ MAX_NAME_LEN = 255
 XATTR_CREATOR = "user.npshm.creator"
 XATTR_PERSISTENT = "user.npshm.persistent"
 TEMP_PREFIX = ".npshm-tmp-"
+
+
+class SegmentMap(mmap.mmap):
+    """A mapping this package made: the mmap, plus what identifies the file
+    behind it, so an array over it can be handed to another process by
+    reference (_reduce). path is the name it was opened or created by
+    (None for a memfd); dev and ino identify the file itself, which may
+    have lost that name since; on_disk marks a .npy file outside the
+    segment directory, flushed when its Shared closes."""
+
+    path: Optional[str]
+    dev: int
+    ino: int
+    writable: bool
+    on_disk: bool
+
+
+def new_map(fd: int, size: int, writable: bool, path: Optional[str], on_disk: bool = False) -> SegmentMap:
+    """Map size bytes of fd, shared, as a SegmentMap."""
+    mm = SegmentMap(fd, size, access=mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ)
+    st = os.fstat(fd)
+    mm.path, mm.dev, mm.ino, mm.writable, mm.on_disk = path, st.st_dev, st.st_ino, writable, on_disk
+    return mm
 
 
 def _start_time(pid: str) -> int:
@@ -47,7 +70,7 @@ def _creator_record() -> bytes:
     return f"{os.getpid()} {_start_time('self')} {ns}".encode()
 
 
-def set_xattr(fd_or_path, key: str, value: bytes) -> None:
+def set_xattr(fd_or_path: Union[int, str], key: str, value: bytes) -> None:
     try:
         os.setxattr(fd_or_path, key, value)
     except OSError as e:
@@ -186,18 +209,20 @@ def check_new_name(name: str) -> str:
     once the process in their name is gone, so they are refused."""
     n = clean_name(name)
     if n.startswith(TEMP_PREFIX):
-        raise ValueError(f"invalid segment name {name!r}: names beginning with {TEMP_PREFIX!r} are reserved for npshm's temporaries")
+        raise ValueError(f"invalid segment name {name!r}: "
+                         f"names beginning with {TEMP_PREFIX!r} are reserved for npshm's temporaries")
     return n
 
 
-def missing_dir(d: str):
+def missing_dir(d: str) -> Optional[FileNotFoundError]:
     """A FileNotFoundError saying that the segment directory d does not exist
     (naming NPSHM_DIR), or None if it exists or is not the segment directory."""
     if d != shm_dir() or os.path.isdir(d):
         return None
     if os.environ.get("NPSHM_DIR"):
         return FileNotFoundError(errno.ENOENT, f"segment directory {d} does not exist (set by NPSHM_DIR)", d)
-    return FileNotFoundError(errno.ENOENT, f"segment directory {d} does not exist (no POSIX shared memory here; set NPSHM_DIR to a directory)", d)
+    return FileNotFoundError(errno.ENOENT, f"segment directory {d} does not exist "
+                             "(no POSIX shared memory here; set NPSHM_DIR to a directory)", d)
 
 
 def _not_found(what: str, path: str) -> FileNotFoundError:
@@ -217,7 +242,7 @@ def segment_path(name: str) -> str:
 REPLACED_WAIT = 2.0  # seconds an open keeps following a name republished at every look
 
 
-def open_map(path: str, what: str, writable: bool, follow: bool = False):
+def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tuple[SegmentMap, bytes]:
     """Map a whole existing file, shared; read-only unless writable.
 
     Returns (mapping, first bytes): the header is read with pread before
@@ -252,36 +277,42 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False):
             if st.st_size == 0:
                 raise SegmentError(f"{what}: segment is empty")
             head = os.pread(fd, 4096, 0)
-            access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
-            return mmap.mmap(fd, st.st_size, access=access), head
+            return new_map(fd, st.st_size, writable, path, on_disk=follow), head
         finally:
             os.close(fd)
 
 
 _POPULATE_MIN = 16 << 20  # below this, posix_fallocate is as fast
 _MADV_POPULATE_WRITE = 23
-_libc = None
+_libc: Any = None
 
 
-def reserve_map(fd: int, size: int, what: str, path: str = "") -> mmap.mmap:
+def reserve_map(fd: int, size: int, what: str, path: str = "", *, populate: bool = True,
+                on_disk: bool = False) -> SegmentMap:
     """Size a new file, map it read-write, and allocate every page, so a full
     filesystem is OSError(ENOSPC) now, never SIGBUS later.
 
     Large segments are populated with MADV_POPULATE_WRITE on 32 MiB chunks
     across cores (called through ctypes, which releases the GIL): page
     allocation dominates making a fresh segment, and the copy that follows
-    then takes no page faults. Small ones use posix_fallocate.
+    then takes no page faults. Small ones use posix_fallocate. A file on
+    disk (populate=False: a .npy path, or a segment directory that is not
+    memory-backed) only has its blocks reserved with posix_fallocate: its
+    pages are read in as they are touched, as np.load(mmap_mode) does.
+    on_disk marks a .npy file outside the segment directory.
     """
-    if size < _POPULATE_MIN:
+    mpath = path or None
+    if size < _POPULATE_MIN or not populate:
         try:
             os.posix_fallocate(fd, 0, size)
         except OSError as e:
             if e.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
-                raise _no_space(e.errno, f"cannot reserve {size_text(size)} for segment {what}: {e.strerror}", path) from None
+                why = f"cannot reserve {size_text(size)} for segment {what}: {e.strerror}"
+                raise _no_space(e.errno or errno.EIO, why, path) from None
             os.ftruncate(fd, size)
-        return mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
+        return new_map(fd, size, True, mpath, on_disk)
     os.ftruncate(fd, size)
-    mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
+    mm = new_map(fd, size, True, mpath)
     err = _populate(mm, size)
     if err == errno.EINVAL:  # kernel before 5.14: reserve with fallocate instead
         os.posix_fallocate(fd, 0, size)
@@ -317,7 +348,24 @@ def _populate(mm: mmap.mmap, size: int) -> int:
     return errs[0] if errs else 0
 
 
-def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
+def create_file_map(path: str, size: int) -> SegmentMap:
+    """Create a .npy file on disk exclusively (0600), reserve its blocks
+    (not its memory), map it. A size the filesystem cannot hold raises
+    OSError(ENOSPC) and leaves nothing behind."""
+    path = os.fspath(path)
+    check_fits(os.path.dirname(os.path.abspath(path)), size, repr(path))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return reserve_map(fd, size, repr(path), path, populate=False, on_disk=True)
+    except BaseException:
+        os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+
+
+def create_map(name: Optional[str], size: int) -> Tuple[str, str, SegmentMap]:
     """Create a segment exclusively (0600), reserve its memory, map it.
 
     A size that cannot fit (see check_fits) or a full filesystem raises
@@ -341,7 +389,8 @@ def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             set_xattr(fd, XATTR_CREATOR, _creator_record())
-            return n, path, reserve_map(fd, size, repr(n), path)
+            memory = _fs_type(os.path.dirname(path)) in _MEMORY_FS
+            return n, path, reserve_map(fd, size, repr(n), path, populate=memory)
         except BaseException:
             os.unlink(path)
             raise
@@ -374,7 +423,7 @@ def size_text(n: int) -> str:
     if n < 1024:
         return f"{n} B"
     v, unit = float(n), ""
-    for unit in "KMGTPE":
+    for unit in "KMGTPE":  # noqa: B007 - the unit reached is the one printed
         v /= 1024
         if v < 1024:
             break
@@ -426,7 +475,7 @@ def check_fits(d: str, size: int, what: str) -> None:
                       f"{size_text(room)} of memory; {_fix(d, True)}")
 
 
-_fs_types: dict = {}
+_fs_types: Dict[int, str] = {}
 
 
 def _fs_type(d: str) -> str:
@@ -446,24 +495,30 @@ def _fs_type(d: str) -> str:
     return _fs_types[dev]
 
 
-def _mounts():
+Mount = Tuple[str, str, str, str, str]
+
+
+def _mounts() -> List[Mount]:
     """(maj:min, root, mount point, fstype, super options) per mountinfo line."""
     try:
         with open("/proc/self/mountinfo") as f:
             lines = f.read().splitlines()
     except OSError:
         return []
-    out = []
+    out: List[Mount] = []
+
+    def unesc(s: str) -> str:
+        return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
     for line in lines:
         pre, sep, post = line.partition(" - ")
-        f, g = pre.split(), post.split()
-        if sep and len(f) >= 5 and len(g) >= 3:
-            unesc = lambda s: s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
-            out.append((f[2], unesc(f[3]), unesc(f[4]), g[0], g[2]))
+        head, g = pre.split(), post.split()
+        if sep and len(head) >= 5 and len(g) >= 3:
+            out.append((head[2], unesc(head[3]), unesc(head[4]), g[0], g[2]))
     return out
 
 
-def _read_kv(path: str, unit: int = 1) -> dict:
+def _read_kv(path: str, unit: int = 1) -> Dict[str, int]:
     out = {}
     try:
         with open(path) as f:
@@ -476,7 +531,7 @@ def _read_kv(path: str, unit: int = 1) -> dict:
     return out
 
 
-def _read_int(path: str):
+def _read_int(path: str) -> Optional[int]:
     try:
         with open(path) as f:
             s = f.read().strip()
@@ -490,7 +545,7 @@ def _read_int(path: str):
         return None
 
 
-def _memory_short(size: int):
+def _memory_short(size: int) -> Optional[Tuple[int, str]]:
     """(room, what bounds it) if size bytes of shared memory cannot be had,
     else None. Cheap bounds first: memory free outright, then /proc/meminfo."""
     try:
@@ -508,7 +563,7 @@ def _memory_short(size: int):
     return None
 
 
-def _cgroup_room(cg, size: int):
+def _cgroup_room(cg: Tuple[str, bool], size: int) -> Optional[int]:
     """Room under the memory limit of cgroup (dir, v2): limit - charged +
     swap, plus the file cache reclaim could drop when that is not enough.
     None if it has no limit."""
@@ -539,10 +594,10 @@ def _cgroup_room(cg, size: int):
     return room
 
 
-_cgroups = None
+_cgroups: Optional[List[Tuple[str, bool]]] = None
 
 
-def _limited_cgroups():
+def _limited_cgroups() -> List[Tuple[str, bool]]:
     """This process's memory cgroup and its ancestors that have a limit,
     innermost first, as (dir, v2). Read once per process."""
     global _cgroups
