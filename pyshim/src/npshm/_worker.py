@@ -24,6 +24,7 @@ pyembed calls call_embedded() in its interpreter instead.
 from __future__ import annotations
 
 import base64
+import functools
 import importlib
 import json
 import math
@@ -37,9 +38,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import Shared, SegmentError, _check_descriptor, _descriptor, _header_of, _load_json, _view, share_anonymous
-from ._segment import check_received
+from . import SegmentError, Shared, _check_descriptor, _descriptor, _header_of, _load_json, _view, share_anonymous
 from ._format import header_length
+from ._segment import check_received
 
 TAG = "__npshm__"
 FRAME = 32 << 10
@@ -81,7 +82,7 @@ class _Arg:
     """An array argument: its view, and the file descriptor it came with
     (kept until the call ends, so the same memory can go back as a result)."""
 
-    def __init__(self, array: np.ndarray, fd: int, desc: dict, writable: bool):
+    def __init__(self, array: np.ndarray, fd: int, desc: Dict[str, Any], writable: bool):
         self.array, self.fd, self.desc, self.writable = array, fd, desc, writable
 
     def same(self, r: np.ndarray) -> bool:
@@ -97,18 +98,18 @@ class _Arg:
 # The same arrays are often passed call after call: their descriptor lines
 # and headers are parsed and checked once. The keys hold every byte the
 # results depend on, so a hit is what parsing again would give.
-_descriptors: Dict[bytes, dict] = {}
+_descriptors: Dict[bytes, Tuple[Dict[str, Any], Dict[str, Any]]] = {}
 _headers: Dict[Tuple[bytes, bytes, int], Any] = {}
 
 
-def _remember(cache: dict, key: Any, value: Any) -> Any:
+def _remember(cache: Dict[Any, Any], key: Any, value: Any) -> Any:
     if len(cache) >= 256:
         cache.clear()
     cache[key] = value
     return value
 
 
-def _parse_descriptor(msg: bytes) -> Tuple[dict, dict]:
+def _parse_descriptor(msg: bytes) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(the descriptor as sent, to send back; its checked fields)."""
     raw = _load_json(msg)
     return raw, _descriptor(raw, "array argument")
@@ -143,7 +144,7 @@ def _recv_array(sock: socket.socket, writable: bool) -> _Arg:
         raise
 
 
-def _send_fd(sock: socket.socket, fd: int, desc: dict) -> None:
+def _send_fd(sock: socket.socket, fd: int, desc: Dict[str, Any]) -> None:
     line = json.dumps(desc, separators=(",", ":")) + "\n"
     socket.send_fds(sock, [line.encode()], [fd])
 
@@ -208,30 +209,36 @@ class _Result:
             return out
         raise TypeError(f"cannot return {type(v).__module__}.{type(v).__qualname__} to Go")
 
-    def _add(self, send: Callable[[socket.socket], None], writable: bool) -> dict:
+    def _add(self, send: Callable[[socket.socket], None], writable: bool) -> Dict[str, Any]:
         self.sends.append(send)
         self.writable.append(writable)
         return {TAG: ["a", len(self.sends) - 1]}
 
-    def array(self, r: np.ndarray) -> dict:
+    def array(self, r: np.ndarray) -> Dict[str, Any]:
         if r.dtype.hasobject:
             raise TypeError(f"cannot return an array of Python objects ({r.dtype}) to Go")
         for a in self.args:
             if a.same(r):  # the argument itself: the same memory goes back
-                return self._add(lambda sock, a=a: _send_fd(sock, a.fd, a.desc), a.writable)
+                return self._add(functools.partial(_send_fd, fd=a.fd, desc=a.desc), a.writable)
         s = share_anonymous(r)  # one copy, into memory Go will own
         self.made.append(s)
-        return self._add(lambda sock: _send_fd(sock, s._fd, s.descriptor), True)
+        sfd = s._fd
+        assert sfd is not None  # an anonymous segment keeps its descriptor
+        return self._add(lambda sock: _send_fd(sock, sfd, s.descriptor), True)
 
-    def array_shared(self, s: Shared) -> dict:
+    def array_shared(self, s: Shared) -> Dict[str, Any]:
         if s._array is None:
             raise ValueError(f"cannot return a closed segment ({s.name!r})")
         if s._fd is not None:
-            return self._add(lambda sock: _send_fd(sock, s._fd, s.descriptor), True)
+            afd = s._fd
+            return self._add(lambda sock: _send_fd(sock, afd, s.descriptor), True)
+        path = s.path
+        if path is None:
+            raise ValueError("cannot return a Shared with neither a descriptor nor a name")
         try:
-            fd, writable = os.open(s.path, os.O_RDWR | os.O_CLOEXEC), True
+            fd, writable = os.open(path, os.O_RDWR | os.O_CLOEXEC), True
         except PermissionError:
-            fd, writable = os.open(s.path, os.O_RDONLY | os.O_CLOEXEC), False
+            fd, writable = os.open(path, os.O_RDONLY | os.O_CLOEXEC), False
         self.opened.append(fd)
         return self._add(lambda sock: _send_fd(sock, fd, s.descriptor), writable)
 
@@ -288,11 +295,13 @@ def _loads(b: bytes) -> Any:
     return _decoder.decode(b.decode())
 
 
-_dumps = json.dumps  # its cached C encoder; a custom JSONEncoder is rebuilt per call (10 us). Non-finite floats are tagged by _Result.encode.
+# json.dumps: its cached C encoder; a custom JSONEncoder is rebuilt per call
+# (10 us). Non-finite floats are tagged by _Result.encode.
+_dumps = json.dumps
 _PLAIN = (type(None), bool, int, float, str)
 
 
-def _handle_plain(req: dict) -> Tuple[bytes, List[Callable[[socket.socket], None]]]:
+def _handle_plain(req: Dict[str, Any]) -> Tuple[bytes, List[Callable[[socket.socket], None]]]:
     """handle() for a request with no arrays (the common small call)."""
     try:
         argv = req["args"]
