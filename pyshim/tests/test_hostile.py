@@ -338,3 +338,15 @@ for i in range(10000):
         _, err = p.communicate(timeout=120)  # the publisher stops by itself
     assert not missing, f"{len(missing)} of {opens} attaches said not found: {missing[0]}"
     assert err == "", err
+
+
+def test_get_escapes_names_it_lists(private_dir):
+    """A name holding control characters, listed in get's not-found error,
+    cannot forge lines or colour the terminal: it is shown as its repr."""
+    npshm.publish("evil\nTraceback: forged\x1b[31m", np.zeros(1))
+    npshm.publish("real", np.zeros(1))
+    with pytest.raises(FileNotFoundError) as e:
+        npshm.get("typo")
+    assert e.value.strerror.endswith("(have: 'evil\\nTraceback: forged\\x1b[31m', real)"), e.value.strerror
+    for n in os.listdir(private_dir):
+        os.unlink(private_dir / n)

@@ -484,7 +484,7 @@ def get(name: str, *, writable: bool = False) -> np.ndarray:
     except FileNotFoundError as e:
         if missing_dir(shm_dir()):
             raise
-        existing = names()
+        existing = [n if n.isprintable() else repr(n) for n in names()]  # no control characters in the message
         have = ", ".join(existing[:10]) + (" ..." if len(existing) > 10 else "") if existing else "none"
         raise FileNotFoundError(errno.ENOENT, f"no array published as {name!r} in {shm_dir()} (have: {have})") from e
 
