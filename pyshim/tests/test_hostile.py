@@ -350,3 +350,33 @@ def test_get_escapes_names_it_lists(private_dir):
     assert e.value.strerror.endswith("(have: 'evil\\nTraceback: forged\\x1b[31m', real)"), e.value.strerror
     for n in os.listdir(private_dir):
         os.unlink(private_dir / n)
+
+
+def test_recv_bounds_the_descriptor_line():
+    """A peer that streams bytes without ever ending the descriptor line is
+    refused once the line passes 64 KiB (as Go's Receive bounds it), not
+    read without bound or waited on for its end (the peer keeps the socket
+    open: recv would wait until the timeout)."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    fd = _memfd(fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    b.settimeout(5)
+
+    def stream():
+        try:
+            socket.send_fds(a, [b"{" + b" " * 1000], [fd])
+            a.sendall(b" " * (1 << 20))
+        except OSError:
+            pass  # the receiver gave up and closed its end
+
+    t = threading.Thread(target=stream)
+    t.start()
+    try:
+        before = open_fds()
+        with pytest.raises(npshm.DescriptorError, match="longer than 64 KiB"):
+            npshm.recv(b)
+        assert open_fds() == before
+    finally:
+        b.close()
+        t.join()
+        a.close()
+        os.close(fd)
