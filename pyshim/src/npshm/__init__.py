@@ -343,7 +343,10 @@ class Shared:
         set_xattr(self._path, XATTR_PERSISTENT, b"1")
         if dest != self._path:
             if exclusive:
-                os.link(self._path, dest)  # atomic, and fails if dest exists
+                try:
+                    os.link(self._path, dest)  # atomic, and fails if dest exists
+                except FileExistsError:
+                    raise FileExistsError(errno.EEXIST, f"segment {clean!r} already exists", dest) from None
                 os.unlink(self._path)
             else:
                 os.rename(self._path, dest)
