@@ -102,3 +102,19 @@ func testMissingDir(t *testing.T, dir string) {
 		}
 	}
 }
+
+// TestUnlinkRefusesDirectory: Unlink (npshm rm) removes segment files only;
+// an empty directory under the name is left in place, with ErrNotRegular.
+func TestUnlinkRefusesDirectory(t *testing.T) {
+	d := filepath.Join(shmtest.PrivateDir(t), "d")
+	if err := os.Mkdir(d, 0o700); err != nil {
+		t.Fatalf("Mkdir: %v", err)
+	}
+	defer os.Remove(d)
+	if err := bridge.Unlink("d"); !errors.Is(err, bridge.ErrNotRegular) {
+		t.Errorf("Unlink of a directory: %v, want ErrNotRegular", err)
+	}
+	if _, err := os.Stat(d); err != nil {
+		t.Errorf("Unlink removed the directory: %v", err)
+	}
+}
