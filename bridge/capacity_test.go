@@ -291,3 +291,15 @@ func TestCgroupLimit(t *testing.T) {
 		t.Errorf("%d file(s) left in %s", len(entries), dir)
 	}
 }
+
+// TestPutNamesItsName: a Put that cannot fit says which name it was asked
+// for, not only the temporary it fills first.
+func TestPutNamesItsName(t *testing.T) {
+	shmtest.PrivateDir(t)
+	name := shmtest.Name(t)
+	hdr, _ := f64(1 << 40).Encode()
+	_, err := bridge.Put(name, bytes.NewReader(hdr))
+	if !errors.Is(err, bridge.ErrNoSpace) || !strings.Contains(err.Error(), fmt.Sprintf("put %q", name)) {
+		t.Fatalf("Put of 8 TiB: %v, want ErrNoSpace naming %q", err, name)
+	}
+}

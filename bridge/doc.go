@@ -42,12 +42,15 @@
 //
 // # What others can do to you
 //
-// Opening a name never follows a symbolic link and never blocks: a link, a
-// FIFO, a directory or a device under a segment's name is an error wrapping
-// ErrNotRegular. A file received from a peer (Receive) is mapped only if its
-// sender cannot shrink it under the mapping: a memfd sealed against
-// shrinking, or the very file its descriptor names; anything else wraps
+// Opening a name never follows a symbolic link and never blocks on a FIFO:
+// a link, a FIFO, a directory or a device under a segment's name is an
+// error wrapping ErrNotRegular. (It does wait, without bound, for the
+// shared flock of a file another process holds locked exclusively: gc does
+// so for a moment; so can anyone who may open the file.) A file received
+// from a peer (Receive) is mapped only if it is a memfd sealed against
+// shrinking or the very file its descriptor names; anything else wraps
 // ErrUnsafeFD. Whoever may write a named segment (its owner, and root: it
 // is made 0600) can still truncate it under every mapping, which faults
-// with SIGBUS, as with any shared file; anonymous arrays cannot shrink.
+// with SIGBUS, as with any shared file; that includes a peer that sends
+// its own named segment. Anonymous arrays cannot shrink.
 package bridge

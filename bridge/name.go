@@ -25,10 +25,10 @@ const DirEnv = "NPSHM_DIR"
 const maxNameLen = 255
 
 // Dir is the directory segments are created in and opened from: $NPSHM_DIR
-// if set, else /dev/shm.
+// if set (cleaned: "/mnt/shm/" is "/mnt/shm"), else /dev/shm.
 func Dir() string {
 	if d := os.Getenv(DirEnv); d != "" {
-		return d
+		return filepath.Clean(d)
 	}
 	return DefaultDir
 }

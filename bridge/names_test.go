@@ -73,9 +73,17 @@ func TestReservedTempPrefix(t *testing.T) {
 // TestMissingDir: a segment directory that does not exist (a mistyped
 // NPSHM_DIR) is said so, naming NPSHM_DIR, by every call that uses it,
 // rather than read as "no such segment"; errors still match os.ErrNotExist.
+// A trailing slash in NPSHM_DIR changes nothing.
 func TestMissingDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "no-such-dir")
-	t.Setenv("NPSHM_DIR", dir)
+	for _, env := range []string{dir, dir + "/"} {
+		t.Setenv("NPSHM_DIR", env)
+		testMissingDir(t, dir)
+	}
+}
+
+func testMissingDir(t *testing.T, dir string) {
+	t.Helper()
 	want := "segment directory " + dir + " does not exist (set by NPSHM_DIR)"
 	calls := map[string]func() error{
 		"OpenArray":   func() error { _, err := bridge.OpenArray("x", bridge.ReadOnly); return err },
@@ -90,7 +98,23 @@ func TestMissingDir(t *testing.T) {
 	for name, f := range calls {
 		err := f()
 		if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "no such segment") {
-			t.Errorf("%s: %v\nwant an os.ErrNotExist saying %q", name, err, want)
+			t.Errorf("NPSHM_DIR=%s: %s: %v\nwant an os.ErrNotExist saying %q", os.Getenv("NPSHM_DIR"), name, err, want)
 		}
+	}
+}
+
+// TestUnlinkRefusesDirectory: Unlink (npshm rm) removes segment files only;
+// an empty directory under the name is left in place, with ErrNotRegular.
+func TestUnlinkRefusesDirectory(t *testing.T) {
+	d := filepath.Join(shmtest.PrivateDir(t), "d")
+	if err := os.Mkdir(d, 0o700); err != nil {
+		t.Fatalf("Mkdir: %v", err)
+	}
+	defer os.Remove(d)
+	if err := bridge.Unlink("d"); !errors.Is(err, bridge.ErrNotRegular) {
+		t.Errorf("Unlink of a directory: %v, want ErrNotRegular", err)
+	}
+	if _, err := os.Stat(d); err != nil {
+		t.Errorf("Unlink removed the directory: %v", err)
 	}
 }

@@ -39,7 +39,7 @@ func Put(name string, src io.Reader) (*Array, error) {
 	size := int64(len(raw)) + nbytes
 	seg, err := createNamed(tempName(), func(path string) (*os.File, error) { return createFile(path, size) })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("put %q: %w", cmp.Or(name, "(new name)"), err)
 	}
 	a := &Array{seg: seg, header: h, nbytes: nbytes}
 	fail := func(err error) (*Array, error) {

@@ -313,7 +313,7 @@ func (s *Segment) Unlink() error {
 	if id.path == "" {
 		return nil // anonymous: nothing to unlink
 	}
-	if err := os.Remove(id.path); err != nil {
+	if err := removeFile(id.path); err != nil {
 		return fmt.Errorf("unlink segment %q: %w", id.name, unwrapPath(err))
 	}
 	return nil
@@ -333,7 +333,7 @@ func Unlink(name string) error {
 	if err != nil {
 		return fmt.Errorf("unlink segment: %w", err)
 	}
-	if err := os.Remove(segmentPath(clean)); err != nil {
+	if err := removeFile(segmentPath(clean)); err != nil {
 		return fmt.Errorf("unlink segment %q: %w", clean, unwrapPath(err))
 	}
 	return nil

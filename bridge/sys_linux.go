@@ -231,6 +231,18 @@ func getXattr(path, key string) (string, error) {
 	return string(buf[:n]), nil
 }
 
+// removeFile unlinks path, never a directory (which os.Remove would remove
+// if empty): a name in the segment directory is not ours to rmdir.
+func removeFile(path string) error {
+	if err := unix.Unlink(path); err != nil {
+		if err == unix.EISDIR {
+			err = notRegular{"a directory"}
+		}
+		return &os.PathError{Op: "unlink", Path: path, Err: err}
+	}
+	return nil
+}
+
 // renameNoReplace renames old to new, failing with os.ErrExist if new exists.
 func renameNoReplace(old, new string) error {
 	return unix.Renameat2(unix.AT_FDCWD, old, unix.AT_FDCWD, new, unix.RENAME_NOREPLACE)

@@ -28,6 +28,7 @@ func sealedAgainstShrink(*os.File) bool             { return false }
 func setXattr(*os.File, string, string) error       { return nil }
 func getXattr(string, string) (string, error)       { return "", nil }
 func renameNoReplace(string, string) error          { return errUnsupported }
+func removeFile(string) error                       { return errUnsupported }
 func memfd(string) (*os.File, error)                { return nil, errUnsupported }
 func sealSize(*os.File) error                       { return errUnsupported }
 func rightsFor(*os.File) []byte                     { return nil }

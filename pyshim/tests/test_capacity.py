@@ -155,10 +155,12 @@ def test_reserved_temp_prefix(private_dir, bad):
     os.unlink(os.path.join(private_dir, "ok"))
 
 
-def test_missing_dir(monkeypatch, tmp_path):
-    """A mistyped NPSHM_DIR is said so, not read as 'no such segment'."""
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_missing_dir(monkeypatch, tmp_path, slash):
+    """A mistyped NPSHM_DIR is said so, not read as 'no such segment' (a
+    trailing slash changes nothing)."""
     d = str(tmp_path / "no-such-dir")
-    monkeypatch.setenv("NPSHM_DIR", d)
+    monkeypatch.setenv("NPSHM_DIR", d + slash)
     want = f"segment directory {d} does not exist (set by NPSHM_DIR)"
     for call in (lambda: npshm.attach("x"), lambda: npshm.get("x"), lambda: npshm.create(3, "f8"),
                  lambda: npshm.share(np.zeros(3), name="x"), lambda: npshm.publish("x", np.zeros(3)),

@@ -338,3 +338,45 @@ for i in range(10000):
         _, err = p.communicate(timeout=120)  # the publisher stops by itself
     assert not missing, f"{len(missing)} of {opens} attaches said not found: {missing[0]}"
     assert err == "", err
+
+
+def test_get_escapes_names_it_lists(private_dir):
+    """A name holding control characters, listed in get's not-found error,
+    cannot forge lines or colour the terminal: it is shown as its repr."""
+    npshm.publish("evil\nTraceback: forged\x1b[31m", np.zeros(1))
+    npshm.publish("real", np.zeros(1))
+    with pytest.raises(FileNotFoundError) as e:
+        npshm.get("typo")
+    assert e.value.strerror.endswith("(have: 'evil\\nTraceback: forged\\x1b[31m', real)"), e.value.strerror
+    for n in os.listdir(private_dir):
+        os.unlink(private_dir / n)
+
+
+def test_recv_bounds_the_descriptor_line():
+    """A peer that streams bytes without ever ending the descriptor line is
+    refused once the line passes 64 KiB (as Go's Receive bounds it), not
+    read without bound or waited on for its end (the peer keeps the socket
+    open: recv would wait until the timeout)."""
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    fd = _memfd(fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    b.settimeout(5)
+
+    def stream():
+        try:
+            socket.send_fds(a, [b"{" + b" " * 1000], [fd])
+            a.sendall(b" " * (1 << 20))
+        except OSError:
+            pass  # the receiver gave up and closed its end
+
+    t = threading.Thread(target=stream)
+    t.start()
+    try:
+        before = open_fds()
+        with pytest.raises(npshm.DescriptorError, match="longer than 64 KiB"):
+            npshm.recv(b)
+        assert open_fds() == before
+    finally:
+        b.close()
+        t.join()
+        a.close()
+        os.close(fd)

@@ -33,8 +33,9 @@ def test_publish_get_republish(name):
 
 def test_publish_exclusive(name):
     npshm.publish(name, np.zeros(2))
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError) as e:
         npshm.publish(name, np.ones(2), exclusive=True)
+    assert e.value.strerror == f"an array is already published as {name!r}", e.value  # not the temporary's name
     assert npshm.get(name).sum() == 0
     assert not [n for n in ours() if n.startswith(".npshm-tmp-")]
     os.unlink(path(name))

@@ -635,7 +635,7 @@ def get(name: str, *, writable: bool = False) -> np.ndarray:
     except FileNotFoundError as e:
         if missing_dir(shm_dir()):
             raise
-        existing = names()
+        existing = [n if n.isprintable() else repr(n) for n in names()]  # no control characters in the message
         have = ", ".join(existing[:10]) + (" ..." if len(existing) > 10 else "") if existing else "none"
         raise FileNotFoundError(errno.ENOENT, f"no array published as {name!r} in {shm_dir()} (have: {have})") from e
 
@@ -745,6 +745,9 @@ def send(sock: socket.socket, obj: Union[Shared, np.ndarray, Any]) -> None:
         s.close()
 
 
+_MAX_LINE = 1 << 16  # a received descriptor line, as Go's Receive bounds it
+
+
 def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
     """Receive one array sent with send() (or Go's bridge.Send): a zero-copy
     view of the sender's memory, read-only unless writable=True. Raises
@@ -758,7 +761,7 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
     unsealed memfd, an O_TMPFILE or unlinked file, a file passed off under
     another's name, a pipe, socket, directory or device) raises
     UnsafeFDError before mapping; every descriptor received is closed."""
-    msg, fds, flags, _ = socket.recv_fds(sock, 1 << 16, 4)
+    msg, fds, flags, _ = socket.recv_fds(sock, _MAX_LINE, 4)
     if not fds:
         if not msg:
             raise EOFError("peer closed the socket")
@@ -769,7 +772,9 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
             or_more = " or more" if flags & socket.MSG_CTRUNC else ""
             raise ValueError(f"want one file descriptor in the message, got {len(fds)}{or_more}")
         while not msg.endswith(b"\n"):  # a stream socket may split the line
-            more = sock.recv(1 << 16)
+            if len(msg) >= _MAX_LINE:
+                raise DescriptorError(f"received array: descriptor line longer than {_MAX_LINE >> 10} KiB")
+            more = sock.recv(_MAX_LINE - len(msg))
             if not more:
                 raise DescriptorError("received array: descriptor line cut short")
             msg += more

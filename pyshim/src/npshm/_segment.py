@@ -180,8 +180,10 @@ def check_received(fd: int, desc: Any) -> int:
 
 
 def shm_dir() -> str:
-    """Where segments live: $NPSHM_DIR if set, else /dev/shm."""
-    return os.environ.get("NPSHM_DIR") or DEFAULT_DIR
+    """Where segments live: $NPSHM_DIR if set (normalized: '/mnt/shm/' is
+    '/mnt/shm'), else /dev/shm."""
+    d = os.environ.get("NPSHM_DIR")
+    return os.path.normpath(d) if d else DEFAULT_DIR
 
 
 def clean_name(name: str) -> str:
