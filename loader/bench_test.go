@@ -50,9 +50,9 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-// BenchmarkParseChunk: pass 2 alone, one core, in-memory text into a
+// BenchmarkChunkRows: pass 2 alone, one core, in-memory text into a
 // pre-faulted buffer: the parser's own speed, without I/O or page allocation.
-func BenchmarkParseChunk(b *testing.B) {
+func BenchmarkChunkRows(b *testing.B) {
 	path, size := genomicFile(b, 500_000)
 	data, _ := os.ReadFile(path)
 	dt, _ := ParseSpec("chr:S10,pos:i4,pct:f4,c:i4,t:i4")
@@ -63,7 +63,7 @@ func BenchmarkParseChunk(b *testing.B) {
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := parseChunk(c, dst, dt.Size, cols, true, 5, Options{DType: dt, Comments: "#"}, s); err != nil {
+		if _, _, err := chunkRows(c, dst, dt.Size, cols, true, 5, Options{DType: dt, Comments: "#"}, s); err != nil {
 			b.Fatal(err)
 		}
 	}

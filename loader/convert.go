@@ -15,12 +15,12 @@ import (
 
 var errSyntax = errors.New("syntax")
 
-// put converts one field of the given kind into dst (the column's bytes in
+// convert converts one field of the given kind into dst (the column's bytes in
 // the row; its length is the field's size).
-func put(dst []byte, kind byte, f []byte) error {
+func convert(dst []byte, kind byte, f []byte) error {
 	switch kind {
 	case 'f':
-		v, err := parseFloat(f)
+		v, err := toFloat(f)
 		if err != nil {
 			return err
 		}
@@ -31,19 +31,19 @@ func put(dst []byte, kind byte, f []byte) error {
 		}
 	case 'i':
 		bits := uint(8 * len(dst))
-		v, err := parseInt(f, -1<<(bits-1), 1<<(bits-1)-1)
+		v, err := toInt(f, -1<<(bits-1), 1<<(bits-1)-1)
 		if err != nil {
 			return err
 		}
 		putInt(dst, uint64(v))
 	case 'u':
-		v, err := parseUint(f, math.MaxUint64>>(64-8*uint(len(dst))))
+		v, err := toUint(f, math.MaxUint64>>(64-8*uint(len(dst))))
 		if err != nil {
 			return err
 		}
 		putInt(dst, v)
 	case 'b':
-		v, err := parseInt(f, math.MinInt64, math.MaxInt64)
+		v, err := toInt(f, math.MinInt64, math.MaxInt64)
 		if err != nil {
 			return err
 		}
@@ -87,8 +87,8 @@ func kindName(c column) string {
 	return fmt.Sprintf("%c%d", c.kind, c.size)
 }
 
-// parseUint reads [+]digits (no decimal point, no exponent) up to max.
-func parseUint(b []byte, max uint64) (uint64, error) {
+// toUint reads [+]digits (no decimal point, no exponent) up to max.
+func toUint(b []byte, max uint64) (uint64, error) {
 	b = trimSpace(b)
 	if len(b) > 0 && b[0] == '+' {
 		b = b[1:]
@@ -123,18 +123,18 @@ func parseUint(b []byte, max uint64) (uint64, error) {
 	return n, nil
 }
 
-// parseInt reads [+-]digits within [min, max].
-func parseInt(b []byte, min, max int64) (int64, error) {
+// toInt reads [+-]digits within [min, max].
+func toInt(b []byte, min, max int64) (int64, error) {
 	b = trimSpace(b)
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
-		u, err := parseUint(b[1:], uint64(-(min+1))+1)
+		u, err := toUint(b[1:], uint64(-(min+1))+1)
 		if err != nil || (len(b) > 1 && b[1] == '+') {
 			return 0, cmpErr(err)
 		}
 		return -int64(u-1) - 1, nil
 	}
-	u, err := parseUint(b, uint64(max))
+	u, err := toUint(b, uint64(max))
 	return int64(u), err
 }
 
@@ -148,12 +148,12 @@ func cmpErr(err error) error {
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
-// parseFloat reads a decimal float as numpy does: [+-] digits [. digits]
+// toFloat reads a decimal float as numpy does: [+-] digits [. digits]
 // [e [+-] digits], or inf, infinity, nan in any case; overflow is ±inf;
 // hexadecimal and underscores are errors. Plain decimals take fastFloat;
 // the rest go to strconv.ParseFloat. Both round correctly to the nearest
 // double, as numpy's parser does.
-func parseFloat(b []byte) (float64, error) {
+func toFloat(b []byte) (float64, error) {
 	b = trimSpace(b)
 	if f, e, ok := fastFloat(b, 0); ok && e == len(b) {
 		return f, nil

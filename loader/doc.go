@@ -50,7 +50,7 @@
 // of the point, ASCII text) are converted in the scan that finds their end;
 // anything else goes to the general converter, so results never depend on
 // the path taken. The row kernel is in C where cgo is available
-// (scan_cgo.go) and in Go otherwise (rows.go); both give the same bytes and
+// (kernel.c) and in Go otherwise (kernel.go); both give the same bytes and
 // both are tested against the general path.
 //
 // A malformed line is an error naming file:line and the text, and every

@@ -6,13 +6,21 @@ import "fmt"
 // converted on its own (convert.go). It takes what the row kernel does not
 // (usecols, a longer delimiter or comment marker).
 
-// parseChunk converts the chunk's rows into dst (zeros, room for every
-// row) and returns how many rows it found in how many lines. Its errors'
-// line numbers count from c.line0.
-func parseChunk(c *chunk, dst []byte, rowSize int, cols []column, structured bool, ncols int, o Options, s splitter) (rows, lines int, err error) {
+// chunkRows converts the chunk's lines into rows in dst (zeros, room for
+// every row) and returns how many rows it found in how many lines: by the
+// row kernel where it applies (no usecols, whitespace or a one-byte
+// delimiter, a one-byte comment marker or none), else by generalRows. Its
+// errors' line numbers count from c.line0.
+func chunkRows(c *chunk, dst []byte, rowSize int, cols []column, structured bool, ncols int, o Options, s splitter) (rows, lines int, err error) {
 	if o.UseCols == nil && len(s.delim) <= 1 && len(s.comments) <= 1 {
-		return newRowScanner(s).parse(c, dst, rowSize, cols, structured)
+		return newRowKernel(s).rows(c, dst, rowSize, cols, structured)
 	}
+	return generalRows(c, dst, rowSize, cols, structured, ncols, o, s)
+}
+
+// generalRows is chunkRows by the general path: each line split into
+// fields, each field converted on its own.
+func generalRows(c *chunk, dst []byte, rowSize int, cols []column, structured bool, ncols int, o Options, s splitter) (rows, lines int, err error) {
 	b := c.data
 	var fields [][]byte
 	row := 0
@@ -43,7 +51,7 @@ func parseChunk(c *chunk, dst []byte, rowSize int, cols []column, structured boo
 			if src < 0 || src >= len(fields) {
 				return row, 0, fail(fmt.Errorf("usecols index %d is out of range (the line has %d columns)", col.src, len(fields)))
 			}
-			if err := put(out[col.offset:col.offset+col.size], col.kind, fields[src]); err != nil {
+			if err := convert(out[col.offset:col.offset+col.size], col.kind, fields[src]); err != nil {
 				return row, 0, fieldError(c, ln+1, line, src, col, fields[src], err)
 			}
 		}

@@ -3,12 +3,12 @@
 package loader
 
 // The Go side of the row kernel in C (kernel.c, kernel.h): the same fast
-// paths, in the same order, with the same answers as rowScanner.scan
+// paths, in the same order, with the same answers as rowKernel.scan
 // (kernel.go), which stays the reference and the fallback (builds without
 // cgo; Go turns cgo off where there is no C compiler). A C compiler keeps
 // this loop's state in registers, where Go's calling convention and
 // register allocator spill it: about 1.2x faster on the seed's rows (go
-// test ./loader -bench ParseChunk, with and without CGO_ENABLED=0). The
+// test ./loader -bench ChunkRows, with and without CGO_ENABLED=0). The
 // differential tests run both kernels against the general path;
 // scripts/test runs the loader's tests both ways.
 
@@ -26,7 +26,7 @@ import (
 // cKernel returns scan in C for r's current text, rows and columns (set by
 // lines), and a release to call when done. The Go memory the C side reads
 // and writes is pinned for that time, as cgo's pointer rules require.
-func cKernel(r *rowScanner) (func(p, ro, k int) (int, int, int, scanStatus), func()) {
+func cKernel(r *rowKernel) (func(p, ro, k int) (int, int, int, scanStatus), func()) {
 	var pin runtime.Pinner
 	for _, ptr := range []unsafe.Pointer{r.t.base, r.out.base, unsafe.Pointer(unsafe.SliceData(r.cols)), unsafe.Pointer(&r.stop[0])} {
 		if ptr != nil {

@@ -222,7 +222,7 @@ func (ld *loading) parse(c *chunk) {
 		s.rows = make([]byte, need)
 	}
 	var lines int
-	c.rows, lines, c.err = parseChunk(c, s.rows[:need], lay.rowSize, lay.cols, ld.structured, lay.ncols, ld.o, ld.sep)
+	c.rows, lines, c.err = chunkRows(c, s.rows[:need], lay.rowSize, lay.cols, ld.structured, lay.ncols, ld.o, ld.sep)
 	c.lines = c.skipped + lines
 	c.dirty = min(need, (c.rows+1)*lay.rowSize)
 }

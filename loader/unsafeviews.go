@@ -11,7 +11,7 @@ import (
 // This file and the C kernel's Go side (kernel_cgo.go) are the loader's
 // only unsafe code.
 
-// text is a chunk's bytes for the row scanner's loads: one comparison per
+// text is a chunk's bytes for the row kernel's loads: one comparison per
 // load instead of a slice expression and its checks (about ten
 // instructions, and registers the hot loop needs). Every access is still
 // checked; the scanner's invariant (a line is read only up to 8 bytes past
