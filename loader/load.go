@@ -21,6 +21,12 @@ import (
 // time is cut to fit).
 const maxBuffer = 64 << 20
 
+// chunksPerParser and minChunk size the chunks of a small load (see Load).
+const (
+	chunksPerParser = 8
+	minChunk        = 256 << 10
+)
+
 // Load parses the files into new arrays in shared memory: one per file, or
 // one for all with Concat. The arrays are unpublished, under fresh "psm_"
 // names, owned by the caller (close them; Publish those to keep). On error
@@ -85,6 +91,12 @@ func Load(paths []string, o Options) ([]*bridge.Array, error) {
 	// stay under maxBuffer, and at most one line of the longest allowed (a
 	// longer line then never fits in a chunk, which is how it is found).
 	target := min(chunkSize, max(4096, maxBuffer/max(perField, 1)), maxLine+1)
+	// A small load gets smaller chunks, about chunksPerParser for each
+	// parser: every core starts parsing soon after the first read and they
+	// end together, where a few large chunks would leave one idle.
+	if total > 0 {
+		target = min(target, max(minChunk, int(total/int64(chunksPerParser*parallel.Workers()))))
+	}
 	r := &reader{ld: ld, maxLine: maxLine, target: target, afterRead: afterChunkRead}
 	nslots := parallel.Workers() + 2 // every parser busy, one chunk being read, one waiting
 	r.free = make(chan *slot, nslots)
