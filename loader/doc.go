@@ -18,8 +18,9 @@
 //
 // Nothing is mapped and nothing is read twice. One reader reads each input
 // in turn, a regular file, a pipe or FIFO, or a .gz stream, with read(2)
-// into chunks of whole lines (about 8 MiB: the text after the last line
-// end moves to the next chunk). The parsers, one per core, take chunks as
+// into chunks of whole lines (about 8 MiB, or for a small load about 8 per
+// parser and at least 256 KiB; the text after the last line end moves to
+// the next chunk). The parsers, one per core, take chunks as
 // they come and parse each into rows in a buffer of its own. Chunks then
 // commit in input order: once the chunks before it have committed, a
 // chunk's first row, and so its offset in its array, is known; its rows
