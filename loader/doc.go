@@ -56,4 +56,14 @@
 //
 // A malformed line is an error naming file:line and the text, and every
 // array made so far is removed: nothing is published half-filled.
+//
+// # Files
+//
+// options.go: Options and the errors. load.go: the flow (the parsers, the
+// ordered commit, the writes). read.go: inputs into chunks. split.go: lines
+// and fields. convert.go: one field into its bytes. general.go: a chunk by
+// the general path. kernel.go and kernel.c: the row kernel in Go and in C
+// (kernel_cgo.go calls the C one). swar.go: the 8-byte helpers.
+// unsafeviews.go: the unchecked views the kernel reads and writes through.
+// layout.go: columns and the result's shape. spec.go: ParseSpec.
 package loader
