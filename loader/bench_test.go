@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -50,9 +51,9 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-// BenchmarkParseChunk: pass 2 alone, one core, in-memory text into a
+// BenchmarkChunkRows: pass 2 alone, one core, in-memory text into a
 // pre-faulted buffer: the parser's own speed, without I/O or page allocation.
-func BenchmarkParseChunk(b *testing.B) {
+func BenchmarkChunkRows(b *testing.B) {
 	path, size := genomicFile(b, 500_000)
 	data, _ := os.ReadFile(path)
 	dt, _ := ParseSpec("chr:S10,pos:i4,pct:f4,c:i4,t:i4")
@@ -63,8 +64,41 @@ func BenchmarkParseChunk(b *testing.B) {
 	b.SetBytes(size)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := parseChunk(c, dst, dt.Size, cols, true, 5, Options{DType: dt, Comments: "#"}, s); err != nil {
+		if _, _, err := chunkRows(c, dst, dt.Size, cols, true, 5, Options{DType: dt, Comments: "#"}, s); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkLoadFiles loads the files named in $NPSHM_BENCH_FILES (separated
+// by spaces) as the seed's rows, for profiles on real inputs:
+//
+//	NPSHM_BENCH_FILES="a.txt b.txt" go test ./loader -run - -bench LoadFiles -cpuprofile cpu.out
+func BenchmarkLoadFiles(b *testing.B) {
+	paths := strings.Fields(os.Getenv("NPSHM_BENCH_FILES"))
+	if len(paths) == 0 {
+		b.Skip("NPSHM_BENCH_FILES is not set")
+	}
+	dt, _ := ParseSpec("chr:S10,pos:i4,pct:f4,c:i4,t:i4")
+	var size int64
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size += st.Size()
+	}
+	b.SetBytes(size)
+	for b.Loop() {
+		arrays, err := Load(paths, Options{DType: dt, Comments: "#"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		for _, a := range arrays {
+			a.Unlink()
+			a.Close()
+		}
+		b.StartTimer()
 	}
 }

@@ -18,8 +18,9 @@
 //
 // Nothing is mapped and nothing is read twice. One reader reads each input
 // in turn, a regular file, a pipe or FIFO, or a .gz stream, with read(2)
-// into chunks of whole lines (about 8 MiB: the text after the last line
-// end moves to the next chunk). The parsers, one per core, take chunks as
+// into chunks of whole lines (about 8 MiB, or for a small load about 8 per
+// parser and at least 256 KiB; the text after the last line end moves to
+// the next chunk). The parsers, one per core, take chunks as
 // they come and parse each into rows in a buffer of its own. Chunks then
 // commit in input order: once the chunks before it have committed, a
 // chunk's first row, and so its offset in its array, is known; its rows
@@ -50,9 +51,19 @@
 // of the point, ASCII text) are converted in the scan that finds their end;
 // anything else goes to the general converter, so results never depend on
 // the path taken. The row kernel is in C where cgo is available
-// (scan_cgo.go) and in Go otherwise (rows.go); both give the same bytes and
+// (kernel.c) and in Go otherwise (kernel.go); both give the same bytes and
 // both are tested against the general path.
 //
 // A malformed line is an error naming file:line and the text, and every
 // array made so far is removed: nothing is published half-filled.
+//
+// # Files
+//
+// options.go: Options and the errors. load.go: the flow (the parsers, the
+// ordered commit, the writes). read.go: inputs into chunks. split.go: lines
+// and fields. convert.go: one field into its bytes. general.go: a chunk by
+// the general path. kernel.go and kernel.c: the row kernel in Go and in C
+// (kernel_cgo.go calls the C one). swar.go: the 8-byte helpers.
+// unsafeviews.go: the unchecked views the kernel reads and writes through.
+// layout.go: columns and the result's shape. spec.go: ParseSpec.
 package loader

@@ -7,6 +7,9 @@ import (
 	"github.com/npshm/npshm/npy"
 )
 
+// The output's layout: its columns, where each goes in a row, and the
+// result's shape.
+
 // column is one output column: where its text comes from and where it goes.
 type column struct {
 	src    int    // source column index (negative: from the end)
@@ -111,4 +114,18 @@ func resultShape(rows int64, structured bool, ncols, ndmin int) []int {
 		shape = []int{}
 	}
 	return shape
+}
+
+// layout is how a row is laid out, and what it takes from the text.
+type layout struct {
+	cols      []column
+	rowSize   int
+	ncols     int // a plain dtype's columns per line
+	minFields int // the fewest fields in a line that makes a row
+}
+
+var noLayout = &layout{}
+
+func plainLayout(t npy.DType, n int, usecols []int) *layout {
+	return &layout{cols: plainColumns(t, n, usecols), rowSize: n * t.Size, ncols: n, minFields: n}
 }

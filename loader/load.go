@@ -1,5 +1,9 @@
 package loader
 
+// The load's flow: Load starts the reader and the parsers; each parser
+// parses a chunk, then commits the chunks that are next in input order and
+// writes their rows into their arrays.
+
 import (
 	"errors"
 	"fmt"
@@ -9,85 +13,19 @@ import (
 	"time"
 
 	"github.com/npshm/npshm/bridge"
+	"github.com/npshm/npshm/internal/parallel"
 	"github.com/npshm/npshm/npy"
 )
-
-// Options says how to read the text, as np.loadtxt's arguments do.
-type Options struct {
-	// DType is a structured dtype (one field per column, in order) or a
-	// plain type (every column, giving rows x columns).
-	DType npy.DType
-	// Delimiter separates columns; "" means runs of whitespace (numpy's
-	// delimiter=None).
-	Delimiter string
-	// Comments starts a comment that runs to the end of the line; ""
-	// means no comments. np.loadtxt's default is "#".
-	Comments string
-	// SkipHeader skips this many lines at the start of each file, comment
-	// lines included (numpy's skiprows).
-	SkipHeader int
-	// UseCols picks the columns to read, in order; negative indices count
-	// from the end of the line. nil reads them all.
-	UseCols []int
-	// NDMin is numpy's ndmin: 0 (loadtxt's default) squeezes dimensions
-	// of size one, 1 and 2 guarantee that many dimensions.
-	NDMin int
-	// Concat loads all files, in order, into one array.
-	Concat bool
-	// MaxLineBytes is the longest line Load reads, its line end not
-	// counted (0: DefaultMaxLineBytes); a longer one is a *ParseError
-	// wrapping ErrLineTooLong. It bounds the memory one line can take
-	// (np.loadtxt has no limit: it holds a line, however long, in memory).
-	MaxLineBytes int
-	// Progress, if set, is called about ten times a second while loading
-	// with the bytes read so far and the total: the files' sizes (.gz
-	// files count compressed; pipes count in done, not in total).
-	Progress func(done, total int64)
-}
-
-// ParseError is a line that could not be loaded.
-type ParseError struct {
-	File string
-	Line int    // 1-based
-	Text string // the line, cut to 200 bytes
-	Err  error
-}
-
-func (e *ParseError) Error() string {
-	return fmt.Sprintf("%s:%d: %v: %q", e.File, e.Line, e.Err, e.Text)
-}
-
-func (e *ParseError) Unwrap() error { return e.Err }
-
-// ErrUnsupported is a dtype the loader cannot fill from text.
-var ErrUnsupported = errors.New("unsupported field type for text loading")
-
-type input struct {
-	path  string
-	index int // its position in Load's paths
-	out   int // its output array's index
-}
-
-// chunk is whole lines of one input, from the reader to a parser and then,
-// in input order, into its array.
-type chunk struct {
-	in      *input
-	seq     int    // its position in the load: chunks commit in this order
-	slot    *slot  // its memory (nil: the chunk is only an error)
-	data    []byte // whole lines (the input's last may lack its '\n')
-	clean   bool   // data has had universalNewlines already
-	skipped int    // lines skipped (SkipHeader) just before data
-	line0   int    // data's first line, 0-based, counted from the chunk's start (= skipped)
-	layout  *layout
-	err     error // from the reader, or the parser; a *ParseError's Line counts from the chunk's start until commit
-	rows    int   // rows parsed
-	lines   int   // lines in the chunk, skipped ones included
-	dirty   int   // bytes of slot.rows the parser may have written
-}
 
 // maxBuffer bounds a chunk's parsed rows in memory (the text read at a
 // time is cut to fit).
 const maxBuffer = 64 << 20
+
+// chunksPerParser and minChunk size the chunks of a small load (see Load).
+const (
+	chunksPerParser = 8
+	minChunk        = 256 << 10
+)
 
 // Load parses the files into new arrays in shared memory: one per file, or
 // one for all with Concat. The arrays are unpublished, under fresh "psm_"
@@ -153,8 +91,14 @@ func Load(paths []string, o Options) ([]*bridge.Array, error) {
 	// stay under maxBuffer, and at most one line of the longest allowed (a
 	// longer line then never fits in a chunk, which is how it is found).
 	target := min(chunkSize, max(4096, maxBuffer/max(perField, 1)), maxLine+1)
+	// A small load gets smaller chunks, about chunksPerParser for each
+	// parser: every core starts parsing soon after the first read and they
+	// end together, where a few large chunks would leave one idle.
+	if total > 0 {
+		target = min(target, max(minChunk, int(total/int64(chunksPerParser*parallel.Workers()))))
+	}
 	r := &reader{ld: ld, maxLine: maxLine, target: target, afterRead: afterChunkRead}
-	nslots := workers() + 2 // every parser busy, one chunk being read, one waiting
+	nslots := parallel.Workers() + 2 // every parser busy, one chunk being read, one waiting
 	r.free = make(chan *slot, nslots)
 	for range nslots {
 		s, _ := slots.Get().(*slot)
@@ -178,28 +122,22 @@ func Load(paths []string, o Options) ([]*bridge.Array, error) {
 	stop := progress(o.Progress, &r.bytes, total)
 	work := make(chan *chunk, nslots)
 	go r.run(work)
-	var wg sync.WaitGroup
-	for range workers() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case c, ok := <-work:
-					if !ok {
-						return
-					}
-					ld.parse(c)
-					for _, w := range ld.commit(c) {
-						ld.write(w)
-					}
-				case <-ld.stopped: // the reader stops too, once a read returns
+	parallel.Run(parallel.Workers(), func(int) {
+		for {
+			select {
+			case c, ok := <-work:
+				if !ok {
 					return
 				}
+				ld.parse(c)
+				for _, w := range ld.commit(c) {
+					ld.write(w)
+				}
+			case <-ld.stopped: // the reader stops too, once a read returns
+				return
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	stop()
 	if ld.err != nil {
 		ld.discard()
@@ -237,20 +175,6 @@ type output struct {
 	layout  *layout
 	w       *bridge.ArrayWriter // made at the second row: then the shape's form is known
 	pending []byte              // the first row, until w is made
-}
-
-// layout is how a row is laid out, and what it takes from the text.
-type layout struct {
-	cols      []column
-	rowSize   int
-	ncols     int // a plain dtype's columns per line
-	minFields int // the fewest fields in a line that makes a row
-}
-
-var noLayout = &layout{}
-
-func plainLayout(t npy.DType, n int, usecols []int) *layout {
-	return &layout{cols: plainColumns(t, n, usecols), rowSize: n * t.Size, ncols: n, minFields: n}
 }
 
 // needsColumns: out is a plain dtype's array whose columns (the first data
@@ -310,16 +234,9 @@ func (ld *loading) parse(c *chunk) {
 		s.rows = make([]byte, need)
 	}
 	var lines int
-	c.rows, lines, c.err = parseChunk(c, s.rows[:need], lay.rowSize, lay.cols, ld.structured, lay.ncols, ld.o, ld.sep)
+	c.rows, lines, c.err = chunkRows(c, s.rows[:need], lay.rowSize, lay.cols, ld.structured, lay.ncols, ld.o, ld.sep)
 	c.lines = c.skipped + lines
 	c.dirty = min(need, (c.rows+1)*lay.rowSize)
-}
-
-// placed is a chunk's rows and where they go.
-type placed struct {
-	c   *chunk
-	w   *bridge.ArrayWriter
-	off int64
 }
 
 // commit takes a parsed chunk and, in input order, every chunk that can
@@ -464,6 +381,13 @@ func (ld *loading) discard() {
 			ld.outs[k].w = nil
 		}
 	}
+}
+
+// placed is a chunk's rows and where they go.
+type placed struct {
+	c   *chunk
+	w   *bridge.ArrayWriter
+	off int64
 }
 
 // progress calls report about ten times a second until stop is called.

@@ -3,7 +3,6 @@ package loader
 import (
 	"bytes"
 	"compress/gzip"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,17 +11,31 @@ import (
 	"time"
 )
 
-// ErrInputChanged is an input file that changed (was truncated, shrunk,
-// grown or rewritten) while it was being loaded: the loaded rows would mix
-// two versions of it, so nothing is kept.
-var ErrInputChanged = errors.New("input file changed while loading")
+// Reading: one reader reads each input in turn into chunks of whole lines
+// (in slots, a load's bounded memory) and hands them to the parsers.
 
-// ErrLineTooLong is a line longer than Options.MaxLineBytes.
-var ErrLineTooLong = errors.New("line too long")
+type input struct {
+	path  string
+	index int // its position in Load's paths
+	out   int // its output array's index
+}
 
-// DefaultMaxLineBytes is the longest line Load reads when
-// Options.MaxLineBytes is 0.
-const DefaultMaxLineBytes = 64 << 20
+// chunk is whole lines of one input, from the reader to a parser and then,
+// in input order, into its array.
+type chunk struct {
+	in      *input
+	seq     int    // its position in the load: chunks commit in this order
+	slot    *slot  // its memory (nil: the chunk is only an error)
+	data    []byte // whole lines (the input's last may lack its '\n')
+	clean   bool   // data has had universalNewlines already
+	skipped int    // lines skipped (SkipHeader) just before data
+	line0   int    // data's first line, 0-based, counted from the chunk's start (= skipped)
+	layout  *layout
+	err     error // from the reader, or the parser; a *ParseError's Line counts from the chunk's start until commit
+	rows    int   // rows parsed
+	lines   int   // lines in the chunk, skipped ones included
+	dirty   int   // bytes of slot.rows the parser may have written
+}
 
 // chunkSize is the usual amount of text read at a time (a variable for
 // tests, which make it tiny to put chunk boundaries everywhere).

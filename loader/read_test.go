@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/npshm/npshm/bridge"
+	"github.com/npshm/npshm/internal/parallel"
 	"github.com/npshm/npshm/internal/shmtest"
 )
 
@@ -206,5 +207,33 @@ func TestSetShapeGrowth(t *testing.T) {
 	copy(want.Data(), a.Data())
 	if !bytes.Equal(a.Image(), want.Image()) || a.Shape()[0] != 20_000 {
 		t.Fatalf("the grown array (shape %v) differs from one made at its size", a.Shape())
+	}
+}
+
+// TestSmallLoadSplits: a load much smaller than chunkSize is still cut into
+// several chunks per parser (so that every core has work soon and they end
+// together), none smaller than minChunk, and loads the same.
+func TestSmallLoadSplits(t *testing.T) {
+	f8, _ := ParseSpec("f8")
+	var text bytes.Buffer
+	for i := 0; text.Len() < 8*minChunk*parallel.Workers(); i++ {
+		fmt.Fprintf(&text, "%d %d.25\n", i, i)
+	}
+	paths := writeFiles(t, text.String())
+	reads := 0
+	afterChunkRead = func(string) { reads++ }
+	defer func() { afterChunkRead = nil }()
+	got, err := loadAll(t, paths, Options{DType: f8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	afterChunkRead = nil
+	if lo, hi := 2*parallel.Workers(), text.Len()/minChunk+1; reads < lo || reads > hi {
+		t.Errorf("a %d-byte load was read in %d chunks, want %d to %d", text.Len(), reads, lo, hi)
+	}
+	defer func(n int) { chunkSize = n }(chunkSize)
+	chunkSize = 1 << 30 // and one chunk would give the same array
+	if one, err := loadAll(t, paths, Options{DType: f8}); err != nil || fmt.Sprint(one) != fmt.Sprint(got) {
+		t.Errorf("split load differs from one read at once (%v)", err)
 	}
 }

@@ -89,6 +89,36 @@ except FileNotFoundError as e:
     ]
 
 
+def test_locked_fifo_refused_at_once_locked_segment_waited_for(private_dir):
+    """attach takes its shared flock without waiting when it can, and checks
+    what it opened in the same fstat; when someone holds the file
+    exclusively it checks first: a FIFO held so is refused at once, a
+    segment (gc holds one for a moment) is waited for."""
+    os.mkfifo(private_dir / "fifo")
+    npshm.publish("held", np.arange(3.0))
+    code = f"""
+import fcntl, os, time, npshm
+fd = os.open({str(private_dir / "fifo")!r}, os.O_RDONLY | os.O_NONBLOCK)
+fcntl.flock(fd, fcntl.LOCK_EX)
+try:
+    npshm.attach("fifo")
+except npshm.SegmentError as e:
+    print("attach:", e)
+seg = os.open({str(private_dir / "held")!r}, os.O_RDONLY)
+fcntl.flock(seg, fcntl.LOCK_EX)
+import threading
+threading.Timer(0.3, fcntl.flock, (seg, fcntl.LOCK_UN)).start()
+t = time.monotonic()
+print("held:", npshm.attach("held").tolist(), time.monotonic() - t >= 0.25)
+"""
+    try:
+        p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("an exclusively locked FIFO in the segment directory hung attach")
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert p.stdout.splitlines() == ["attach: 'fifo': is a FIFO, not a regular file", "held: [0.0, 1.0, 2.0] True"]
+
+
 def _filled(fd):
     os.pwrite(fd, IMAGE, 0)
     return fd

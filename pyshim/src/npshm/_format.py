@@ -42,6 +42,7 @@ ALIGN = 64
 MAX_HEADER_SIZE = 10000
 _GROWTH_AXIS_MAX_DIGITS = 21
 _LAYOUT = {(1, 0): ("<H", "latin1"), (2, 0): ("<I", "latin1"), (3, 0): ("<I", "utf8")}
+_V1_PREFIX = MAGIC + b"\x01\x00"
 
 
 # The exact text numpy writes for a scalar dtype, e.g.
@@ -64,8 +65,9 @@ _TYPESTR = re.compile(
 _SIZED = re.compile(r"[<>|=]?([SUV])([0-9]+)")
 _MAX_SIZE = {"S": (1 << 31) - 1, "V": (1 << 31) - 1, "U": ((1 << 31) - 1) // 4}  # numpy 1.x wraps larger ones
 _INT = re.compile(r"[1-9](?:_?[0-9])*|0(?:_?0)*")
-# Parsed headers by their bytes, so attaching many times costs one parse.
-_cache: Dict[Tuple[int, bytes], Tuple[np.dtype, bool, Tuple[int, ...], int]] = {}
+# Parsed headers (Header, immutable) by their bytes, so attaching many times
+# costs one parse; only the size check is made again.
+_cache: Dict[Tuple[int, bytes], Header] = {}
 _CACHE_MAX = 1024
 
 
@@ -91,6 +93,10 @@ def header_length(prefix: bytes, what: str, max_header_size: int = MAX_HEADER_SI
 
     A length field beyond what max_header_size characters can take is
     refused here, before anyone reads (or maps) that far."""
+    if prefix[:8] == _V1_PREFIX and len(prefix) >= 10:  # the usual case, without the lookups below
+        hlen = prefix[8] | prefix[9] << 8
+        if hlen <= 4 * max_header_size:
+            return 10 + hlen
     if len(prefix) < len(MAGIC) + 2 or prefix[: len(MAGIC)] != MAGIC:
         if MAGIC.startswith(bytes(prefix)) and prefix:
             raise SegmentError(f"{what}: truncated .npy header ({len(prefix)} bytes)")
@@ -103,7 +109,7 @@ def header_length(prefix: bytes, what: str, max_header_size: int = MAX_HEADER_SI
     n = struct.calcsize(fmt)
     if len(prefix) < 8 + n:
         raise SegmentError(f"{what}: truncated .npy header (no length)")
-    hlen: int = struct.unpack(fmt, bytes(prefix[8 : 8 + n]))[0]
+    hlen = int(struct.unpack(fmt, bytes(prefix[8 : 8 + n]))[0])
     if hlen > 4 * max_header_size:  # no text this long has <= max_header_size characters
         raise SegmentError(f"{what}: npy header of {hlen} bytes exceeds the limit of {max_header_size}")
     return 8 + n + hlen
@@ -123,18 +129,18 @@ def parse_header(buf: Union[bytes, bytearray, memoryview, mmap.mmap], size: int,
         raise SegmentError(f"{what}: truncated .npy header (needs {total} bytes, segment has {size})")
     raw = bytes(buf[start:total])
     version = buf[6]
-    hit = _cache.get((version, raw))
-    if hit is None:
-        hit = _parse_text(raw, version, what, max_header_size)
+    hdr = _cache.get((version, raw))
+    if hdr is None:
+        dtype, fortran, shape, nbytes = _parse_text(raw, version, what, max_header_size)
+        hdr = Header(dtype, fortran, shape, total, nbytes)
         if len(_cache) < _CACHE_MAX:
-            _cache[(version, raw)] = hit
-    dtype, fortran, shape, nbytes = hit
-    if total + nbytes > size:
+            _cache[(version, raw)] = hdr
+    if total + hdr.nbytes > size:
         raise SegmentError(
-            f"{what}: segment is {size} bytes but its header says {dtype.str} {shape} "
-            f"needs {nbytes} data bytes after a {total}-byte header"
+            f"{what}: segment is {size} bytes but its header says {hdr.dtype.str} {hdr.shape} "
+            f"needs {hdr.nbytes} data bytes after a {total}-byte header"
         )
-    return Header(dtype, fortran, shape, total, nbytes)
+    return hdr
 
 
 # numpy's limit on dimensions: 64 since numpy 2.0, 32 before.

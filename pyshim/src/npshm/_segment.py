@@ -113,9 +113,21 @@ def open_file(path: str, what: str, writable: bool = False, follow: bool = False
     $NPSHM_DIR is). A .npy path from a descriptor is followed, as np.load
     follows it. A missing file raises FileNotFoundError.
     """
+    fd = _open_fd(path, what, writable, follow)
+    try:
+        st = os.fstat(fd)
+        _check_regular(st, what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def _open_fd(path: str, what: str, writable: bool, follow: bool) -> int:
+    """open_file's open, before the fstat that checks what was opened."""
     flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, flags)
+        return os.open(path, flags)
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
             try:
@@ -125,15 +137,12 @@ def open_file(path: str, what: str, writable: bool = False, follow: bool = False
             if kind:
                 raise SegmentError(f"{what}: is {kind}, not a regular file") from None
         raise
-    try:
-        st = os.fstat(fd)
-        kind = _kind(st.st_mode)
-        if kind:
-            raise SegmentError(f"{what}: is {kind}, not a regular file")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, st
+
+
+def _check_regular(st: os.stat_result, what: str) -> None:
+    """SegmentError unless st is a regular file's."""
+    if not stat.S_ISREG(st.st_mode):
+        raise SegmentError(f"{what}: is {_kind(st.st_mode)}, not a regular file")
 
 
 def check_received(fd: int, desc: Any) -> int:
@@ -262,12 +271,22 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tupl
     replaced_since = None
     while True:
         try:
-            fd, _ = open_file(path, what, writable, follow)
+            fd = _open_fd(path, what, writable, follow)
         except FileNotFoundError:
             raise _not_found(what, path) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            # One fstat checks both what was opened and that it still has its
+            # name. The usual case: no one holds the file exclusively, so the
+            # lock is taken at once. Else (gc, for a moment) the type is
+            # checked first: a FIFO or device someone holds is refused, never
+            # waited on.
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                _check_regular(os.fstat(fd), what)
+                fcntl.flock(fd, fcntl.LOCK_SH)
             st = os.fstat(fd)
+            _check_regular(st, what)
             if st.st_nlink == 0:
                 now = time.monotonic()
                 if replaced_since is None:

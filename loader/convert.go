@@ -2,78 +2,93 @@ package loader
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
-	"unsafe"
 )
 
-// The field parsers: numpy's loadtxt rules, as checked against numpy 2.x.
-// Numbers may have surrounding spaces and tabs; strings keep theirs.
+// Conversion: one field's text into its bytes in the row, by numpy's
+// loadtxt rules, as checked against numpy 2.x. Numbers may have
+// surrounding spaces and tabs; strings keep theirs.
 
 var errSyntax = errors.New("syntax")
 
-// isSpace is Python's str.isspace() on ASCII: what np.loadtxt splits on
-// and strips around numbers. spaceLen adds the rest of Unicode's.
-var isSpace = func() (t [256]bool) {
-	for _, c := range " \t\n\v\f\r\x1c\x1d\x1e\x1f" {
-		t[c] = true
-	}
-	return t
-}()
-
-// spaceLen is the length of the whitespace character that starts b, or 0:
-// Python's str.isspace(), which np.loadtxt splits fields on (delimiter
-// None) and strips around numbers. Beyond ASCII that is U+0085, U+00A0,
-// U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F and U+3000, here
-// in UTF-8.
-func spaceLen(b []byte) int {
-	if len(b) == 0 {
-		return 0
-	}
-	if c := b[0]; c < 0x80 {
-		if isSpace[c] {
-			return 1
+// convert converts one field of the given kind into dst (the column's bytes in
+// the row; its length is the field's size).
+func convert(dst []byte, kind byte, f []byte) error {
+	switch kind {
+	case 'f':
+		v, err := toFloat(f)
+		if err != nil {
+			return err
 		}
-		return 0
+		if len(dst) == 4 {
+			putF32(dst, v)
+		} else {
+			putF64(dst, v)
+		}
+	case 'i':
+		bits := uint(8 * len(dst))
+		v, err := toInt(f, -1<<(bits-1), 1<<(bits-1)-1)
+		if err != nil {
+			return err
+		}
+		putInt(dst, uint64(v))
+	case 'u':
+		v, err := toUint(f, math.MaxUint64>>(64-8*uint(len(dst))))
+		if err != nil {
+			return err
+		}
+		putInt(dst, v)
+	case 'b':
+		v, err := toInt(f, math.MinInt64, math.MaxInt64)
+		if err != nil {
+			return err
+		}
+		dst[0] = 0
+		if v != 0 {
+			dst[0] = 1
+		}
+	case 'S':
+		return putLatin1(dst, f)
+	case 'U':
+		return putUCS4(dst, f)
 	}
-	switch {
-	case len(b) >= 2 && b[0] == 0xC2 && (b[1] == 0x85 || b[1] == 0xA0):
-		return 2
-	case len(b) < 3:
-		return 0
-	case b[0] == 0xE1 && b[1] == 0x9A && b[2] == 0x80, // U+1680
-		b[0] == 0xE2 && b[1] == 0x80 && (b[2] >= 0x80 && b[2] <= 0x8A || b[2] == 0xA8 || b[2] == 0xA9 || b[2] == 0xAF),
-		b[0] == 0xE2 && b[1] == 0x81 && b[2] == 0x9F, // U+205F
-		b[0] == 0xE3 && b[1] == 0x80 && b[2] == 0x80: // U+3000
-		return 3
-	}
-	return 0
+	return nil
 }
 
-// trimSpace strips whitespace (spaceLen's) from both ends of b.
-func trimSpace(b []byte) []byte {
-	for n := spaceLen(b); n > 0; n = spaceLen(b) {
-		b = b[n:]
+func putInt(dst []byte, v uint64) {
+	switch len(dst) {
+	case 1:
+		dst[0] = byte(v)
+	case 2:
+		putU16(dst, uint16(v))
+	case 4:
+		putU32(dst, uint32(v))
+	default:
+		putU64(dst, v)
 	}
-	for len(b) > 0 {
-		switch {
-		case b[len(b)-1] < 0x80 && isSpace[b[len(b)-1]]:
-			b = b[:len(b)-1]
-		case len(b) >= 2 && spaceLen(b[len(b)-2:]) == 2:
-			b = b[:len(b)-2]
-		case len(b) >= 3 && spaceLen(b[len(b)-3:]) == 3:
-			b = b[:len(b)-3]
-		default:
-			return b
-		}
-	}
-	return b
 }
 
-// parseUint reads [+]digits (no decimal point, no exponent) up to max.
-func parseUint(b []byte, max uint64) (uint64, error) {
+func fieldError(c *chunk, ln int, line []byte, k int, col column, field []byte, err error) error {
+	return &ParseError{File: c.in.path, Line: ln, Text: string(line[:min(len(line), 200)]),
+		Err: fmt.Errorf("column %d (%s): cannot convert %q to %s: %v", k+1, col.name, field, kindName(col), err)}
+}
+
+func kindName(c column) string {
+	switch c.kind {
+	case 'S', 'U':
+		return fmt.Sprintf("%c%d", c.kind, map[bool]int{true: c.size / 4, false: c.size}[c.kind == 'U'])
+	case 'b':
+		return "bool"
+	}
+	return fmt.Sprintf("%c%d", c.kind, c.size)
+}
+
+// toUint reads [+]digits (no decimal point, no exponent) up to max.
+func toUint(b []byte, max uint64) (uint64, error) {
 	b = trimSpace(b)
 	if len(b) > 0 && b[0] == '+' {
 		b = b[1:]
@@ -108,18 +123,18 @@ func parseUint(b []byte, max uint64) (uint64, error) {
 	return n, nil
 }
 
-// parseInt reads [+-]digits within [min, max].
-func parseInt(b []byte, min, max int64) (int64, error) {
+// toInt reads [+-]digits within [min, max].
+func toInt(b []byte, min, max int64) (int64, error) {
 	b = trimSpace(b)
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
-		u, err := parseUint(b[1:], uint64(-(min+1))+1)
+		u, err := toUint(b[1:], uint64(-(min+1))+1)
 		if err != nil || (len(b) > 1 && b[1] == '+') {
 			return 0, cmpErr(err)
 		}
 		return -int64(u-1) - 1, nil
 	}
-	u, err := parseUint(b, uint64(max))
+	u, err := toUint(b, uint64(max))
 	return int64(u), err
 }
 
@@ -133,12 +148,12 @@ func cmpErr(err error) error {
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
-// parseFloat reads a decimal float as numpy does: [+-] digits [. digits]
+// toFloat reads a decimal float as numpy does: [+-] digits [. digits]
 // [e [+-] digits], or inf, infinity, nan in any case; overflow is ±inf;
 // hexadecimal and underscores are errors. Plain decimals take fastFloat;
 // the rest go to strconv.ParseFloat. Both round correctly to the nearest
 // double, as numpy's parser does.
-func parseFloat(b []byte) (float64, error) {
+func toFloat(b []byte) (float64, error) {
 	b = trimSpace(b)
 	if f, e, ok := fastFloat(b, 0); ok && e == len(b) {
 		return f, nil
@@ -217,7 +232,7 @@ func slowFloat(b []byte) (float64, error) {
 		}
 		return math.Float64frombits(0x7ff8000000000000), nil
 	}
-	f, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
+	f, err := strconv.ParseFloat(stringView(b), 64)
 	switch {
 	case err != nil && !errors.Is(err, strconv.ErrRange): // ErrRange: ±inf or 0, as numpy
 		return 0, errSyntax
@@ -275,10 +290,13 @@ func putUCS4(dst, b []byte) error {
 }
 
 func putF32(dst []byte, f float64) { putU32(dst, math.Float32bits(float32(f))) }
+
 func putF64(dst []byte, f float64) { putU64(dst, math.Float64bits(f)) }
 
 func putU16(dst []byte, v uint16) { dst[0], dst[1] = byte(v), byte(v>>8) }
+
 func putU32(dst []byte, v uint32) {
 	dst[0], dst[1], dst[2], dst[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
 }
+
 func putU64(dst []byte, v uint64) { putU32(dst, uint32(v)); putU32(dst[4:], uint32(v>>32)) }

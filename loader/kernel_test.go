@@ -58,9 +58,9 @@ func randomField(r *rand.Rand, kind byte) string {
 	return b.String()
 }
 
-// TestRowScannerMatchesGeneralPath: the fast row scanner writes the same
+// TestRowScannerMatchesGeneralPath: the fast row kernel writes the same
 // bytes, and fails on the same lines, as the general per-field path
-// (parseChunk with usecols), on random rows in every separator mode.
+// (chunkRows with usecols), on random rows in every separator mode.
 func TestRowScannerMatchesGeneralPath(t *testing.T) {
 	for _, goOnly := range []bool{false, true} {
 		if !goOnly && nativeKernel == nil {
@@ -108,9 +108,9 @@ func testRowScannerMatchesGeneralPath(t *testing.T) {
 			c := &chunk{in: &input{path: "t"}, data: data}
 			fast := make([]byte, lines*dt.Size)
 			slow := make([]byte, lines*dt.Size)
-			nf, lf, errFast := parseChunk(c, fast, dt.Size, cols, true, 0, Options{DType: dt}, s)
+			nf, lf, errFast := chunkRows(c, fast, dt.Size, cols, true, 0, Options{DType: dt}, s)
 			identity := Options{DType: dt, UseCols: []int{0, 1, 2, 3, 4, 5, 6, 7}}
-			ns, ls, errSlow := parseChunk(c, slow, dt.Size, cols, true, 0, identity, s)
+			ns, ls, errSlow := chunkRows(c, slow, dt.Size, cols, true, 0, identity, s)
 			where := fmt.Sprintf("mode %+v, text %q", mode, data)
 			if (errFast == nil) != (errSlow == nil) {
 				t.Fatalf("%s: fast path error %v, general path error %v", where, errFast, errSlow)

@@ -1,39 +1,12 @@
 //go:build cgo && (amd64 || arm64)
 
-package loader
-
 // The row kernel in C: the same fast paths, in the same order, with the
-// same answers as rowScanner.scan (rows.go), which stays the reference and
-// the fallback (builds without cgo; Go turns cgo off where there is no C
-// compiler). A C compiler keeps this loop's state in registers, where Go's
-// calling convention and register allocator spill it: about 1.2x faster on
-// the seed's rows (go test ./loader -bench ParseChunk, with and without
-// CGO_ENABLED=0). The differential tests run both kernels against the
-// general path; scripts/test runs the loader's tests both ways.
+// same answers as rowScanner.scan (kernel.go), which stays the reference.
 
-/*
-#cgo CFLAGS: -O3
 #include <stdint.h>
 #include <string.h>
 
-typedef struct {
-	uint64_t max;
-	int32_t offset;
-	uint16_t size;
-	uint8_t kind;
-	uint8_t pad_;
-} npshm_col; // fastCol's layout
-
-typedef struct {
-	const uint8_t *text; int64_t n, end;
-	uint8_t *out; int64_t outn, rowsize;
-	const npshm_col *cols; int64_t ncols;
-	const uint8_t *stop;
-	uint64_t textw, markw;
-	uint8_t ws, delim, hasmark, mark, fastnum;
-} npshm_scanner;
-
-enum { S_END, S_LINE, S_SLOW, S_LINEEND, S_BOUNDS };
+#include "kernel.h"
 
 #define ONES  0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
@@ -79,7 +52,7 @@ static inline int endswith(const npshm_scanner *s, uint8_t c, uint8_t c2) {
 }
 static inline int isspace_(uint8_t c) { return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f); }
 
-static int npshm_scan(const npshm_scanner *s, int64_t *pp, int64_t *pk, int64_t *pro) {
+int npshm_scan(const npshm_scanner *s, int64_t *pp, int64_t *pk, int64_t *pro) {
 	const uint8_t *t = s->text;
 	int64_t p = *pp, k = *pk, ro = *pro, lastload = s->n - 8;
 	int status;
@@ -208,53 +181,4 @@ done:
 	return status;
 #undef WORD
 #undef OUT
-}
-*/
-import "C"
-
-import (
-	"runtime"
-	"unsafe"
-)
-
-// cKernel returns scan in C for r's current text, rows and columns (set by
-// lines), and a release to call when done. The Go memory the C side reads
-// and writes is pinned for that time, as cgo's pointer rules require.
-func cKernel(r *rowScanner) (func(p, ro, k int) (int, int, int, scanStatus), func()) {
-	var pin runtime.Pinner
-	for _, ptr := range []unsafe.Pointer{r.t.base, r.out.base, unsafe.Pointer(unsafe.SliceData(r.cols)), unsafe.Pointer(&r.stop[0])} {
-		if ptr != nil {
-			pin.Pin(ptr)
-		}
-	}
-	s := &C.npshm_scanner{
-		text: (*C.uint8_t)(r.t.base), n: C.int64_t(r.t.n), end: C.int64_t(r.end),
-		out: (*C.uint8_t)(r.out.base), outn: C.int64_t(r.out.n), rowsize: C.int64_t(r.rowSize),
-		cols: (*C.npshm_col)(unsafe.Pointer(unsafe.SliceData(r.cols))), ncols: C.int64_t(len(r.cols)),
-		stop: (*C.uint8_t)(unsafe.Pointer(&r.stop[0])), textw: C.uint64_t(r.textW), markw: C.uint64_t(r.markW),
-		ws: cbool(r.ws), delim: C.uint8_t(r.delim), hasmark: cbool(r.hasMark), mark: C.uint8_t(r.mark), fastnum: cbool(r.fastNum),
-	}
-	scan := func(p, ro, k int) (int, int, int, scanStatus) {
-		cp, ck, cro := C.int64_t(p), C.int64_t(k), C.int64_t(ro)
-		st := C.npshm_scan(s, &cp, &ck, &cro)
-		if st == C.S_BOUNDS {
-			panic(errTextBounds)
-		}
-		return int(cp), int(ck), int(cro), scanStatus(st)
-	}
-	return scan, pin.Unpin
-}
-
-func cbool(b bool) C.uint8_t {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func init() {
-	if unsafe.Sizeof(fastCol{}) != unsafe.Sizeof(C.npshm_col{}) {
-		panic("loader: fastCol and npshm_col differ")
-	}
-	nativeKernel = cKernel
 }

@@ -6,7 +6,11 @@ import (
 	"math"
 )
 
-// rowScanner parses the common case (no usecols, whitespace or a one-byte
+// The row kernel in Go: one pass over a chunk's text that splits it into
+// lines and fields and converts the common fields as it scans. Its twin in
+// C (kernel.c) is used where cgo is; this one is the reference.
+
+// rowKernel parses the common case (no usecols, whitespace or a one-byte
 // delimiter, a one-byte comment marker or none) in one pass over the text:
 // it finds lines, fields and comments as it goes and converts each field in
 // the scan that finds its end, eight bytes at a time (swar.go).
@@ -16,8 +20,8 @@ import (
 // with the byte after the field taken from the same word. Anything else (a
 // '+' sign, spaces around a number under a delimiter, exponents, long
 // numbers, non-ASCII text, U and bool fields) goes to the general converter
-// put, so a result never depends on the path that made it.
-type rowScanner struct {
+// convert, so a result never depends on the path that made it.
+type rowKernel struct {
 	ws      bool // fields are separated by runs of whitespace (numpy's delimiter=None)
 	delim   byte
 	hasMark bool
@@ -36,8 +40,8 @@ type rowScanner struct {
 	cols    []fastCol // the columns
 }
 
-func newRowScanner(s splitter) *rowScanner {
-	r := &rowScanner{ws: len(s.delim) == 0, hasMark: len(s.comments) == 1, fastNum: true}
+func newRowKernel(s splitter) *rowKernel {
+	r := &rowKernel{ws: len(s.delim) == 0, hasMark: len(s.comments) == 1, fastNum: true}
 	if r.ws {
 		for c, space := range isSpace {
 			if space {
@@ -64,7 +68,7 @@ func newRowScanner(s splitter) *rowScanner {
 
 // endsAt reports that a field ends at b[e]. Under a delimiter a '\r' ends
 // one only at a line's end ("\r\n", or before a comment, or at the end).
-func (r *rowScanner) endsAt(b []byte, e int) bool {
+func (r *rowKernel) endsAt(b []byte, e int) bool {
 	switch {
 	case e >= len(b):
 		return true
@@ -75,7 +79,7 @@ func (r *rowScanner) endsAt(b []byte, e int) bool {
 }
 
 // fieldEnd is the end of the field that starts at p: the general scan.
-func (r *rowScanner) fieldEnd(b []byte, p int) int {
+func (r *rowKernel) fieldEnd(b []byte, p int) int {
 	for p < len(b) && !r.endsAt(b, p) && !(r.ws && b[p] >= 0x80 && spaceLen(b[p:]) > 0) {
 		p++
 	}
@@ -84,7 +88,7 @@ func (r *rowScanner) fieldEnd(b []byte, p int) int {
 
 // skipSpace passes the whitespace at p (spaceLen's, Unicode's included),
 // stopping at the line's '\n'.
-func (r *rowScanner) skipSpace(b []byte, p int) int {
+func (r *rowKernel) skipSpace(b []byte, p int) int {
 	for b[p] != '\n' {
 		n := spaceLen(b[p:])
 		if n == 0 {
@@ -95,15 +99,11 @@ func (r *rowScanner) skipSpace(b []byte, p int) int {
 	return p
 }
 
-// pad is how many readable bytes the row loop needs after the '\n' that
-// ends a line (it loads 8 bytes at a time, never from past that '\n').
-const pad = 16
-
-// parse fills dst with the chunk's rows and returns how many it found in
+// rows fills dst with the chunk's rows and returns how many it found in
 // how many lines. Lines that end 16 bytes or more before the chunk's end
 // are read in place; the rest, and a last line without '\n', from a small
 // padded copy.
-func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, structured bool) (rows, lines int, err error) {
+func (r *rowKernel) rows(c *chunk, dst []byte, rowSize int, cols []column, structured bool) (rows, lines int, err error) {
 	b := c.data
 	safe := 0 // b[:safe] is whole lines with pad bytes after them
 	if len(b) > pad {
@@ -127,20 +127,10 @@ func (r *rowScanner) parse(c *chunk, dst []byte, rowSize int, cols []column, str
 	return l.row, l.ln - c.line0 - 1, err
 }
 
-// lineState is parse's progress, across its two calls of rowScanner.lines.
-type lineState struct {
-	c          *chunk
-	dst        []byte
-	rowSize    int
-	cols       []column
-	structured bool
-	row, ln    int // rows found, and the current line's number (1-based)
-}
-
 // lines parses the lines of b[:end]; every one ends with '\n', with pad
 // readable bytes after it. scan does the common work; this loop the rest
 // (blank and comment lines, fields with no fast path, errors).
-func (r *rowScanner) lines(l *lineState, b []byte, end int) error {
+func (r *rowKernel) lines(l *lineState, b []byte, end int) error {
 	cols, want := l.cols, len(l.cols)
 	t := textOf(b)
 	r.t, r.end = t, end
@@ -193,7 +183,7 @@ func (r *rowScanner) lines(l *lineState, b []byte, end int) error {
 			if k < want { // else too many fields: counted, reported at the line's end
 				col := &cols[k]
 				row := l.dst[l.row*l.rowSize : (l.row+1)*l.rowSize]
-				if err := put(row[col.offset:col.offset+col.size], col.kind, b[p:e]); err != nil {
+				if err := convert(row[col.offset:col.offset+col.size], col.kind, b[p:e]); err != nil {
 					return fieldError(l.c, l.ln, lineAt(b, lineStart(p)), k, *col, b[p:e], err)
 				}
 			}
@@ -221,37 +211,10 @@ func (r *rowScanner) lines(l *lineState, b []byte, end int) error {
 	return nil
 }
 
-// nativeKernel, if set (scan_cgo.go), makes scan in C for r's current
-// lines: the same results, faster. goKernelOnly turns it off (tests).
-var (
-	nativeKernel func(r *rowScanner) (scan func(p, ro, k int) (int, int, int, scanStatus), release func())
-	goKernelOnly bool
-)
-
-func fastColumns(cols []column) []fastCol {
-	fast := make([]fastCol, len(cols))
-	for i, c := range cols {
-		fast[i] = fastCol{max: c.max, offset: int32(c.offset), size: uint16(c.size), kind: c.kind}
-		if c.size > math.MaxUint16 || c.offset > math.MaxInt32 {
-			fast[i].kind = 0 // too big for fastCol: the general path
-		}
-	}
-	return fast
-}
-
-// fastCol is a column as scan needs it, small (16 bytes) so that indexing
-// is a shift.
-type fastCol struct {
-	max    uint64 // the largest value of an integer kind
-	offset int32
-	size   uint16
-	kind   byte // 0: always the general path
-}
-
 // skipSeparator passes the separator after a field that ends at e. It
 // returns the next field's start and true, or the line's '\n' or a comment
 // mark and false.
-func (r *rowScanner) skipSeparator(b []byte, e int) (int, bool) {
+func (r *rowKernel) skipSeparator(b []byte, e int) (int, bool) {
 	if r.ws {
 		e = r.skipSpace(b, e)
 		return e, b[e] != '\n' && !(r.hasMark && b[e] == r.mark)
@@ -265,28 +228,8 @@ func (r *rowScanner) skipSeparator(b []byte, e int) (int, bool) {
 	return e, false
 }
 
-type scanStatus uint8
-
-const (
-	scanEnd     scanStatus = iota // p is at the end
-	scanLine                      // p is at a line that starts with whitespace or a comment mark
-	scanSlow                      // field k, at p, needs the general path (or is one too many)
-	scanLineEnd                   // the line ends at p with a comment (or the '\r' before one), or with too few fields
-)
-
-// number starts reading a number at p: where its digits start (after a
-// '-'), the word there, and its sign.
-func number(t text, p int) (q int, w uint64, neg bool) {
-	q, w = p, t.word(p)
-	if neg = byte(w) == '-'; neg {
-		q++
-		w = t.word(q)
-	}
-	return q, w, neg
-}
-
 // endsWith reports that c, followed by c2, ends a field.
-func (r *rowScanner) endsWith(c, c2 byte) bool {
+func (r *rowKernel) endsWith(c, c2 byte) bool {
 	s := r.stop[c]
 	return s == 1 || s == 2 && (c2 == '\n' || r.hasMark && c2 == r.mark)
 }
@@ -301,7 +244,7 @@ func (r *rowScanner) endsWith(c, c2 byte) bool {
 // caller: Go's calling convention saves no registers across a call, and a
 // call anywhere in this loop, even on a path never taken, would make the
 // compiler keep the loop's state on the stack.
-func (r *rowScanner) scan(p, ro, k int) (int, int, int, scanStatus) {
+func (r *rowKernel) scan(p, ro, k int) (int, int, int, scanStatus) {
 	t, out, cols := r.t, r.out, r.cols
 	for {
 		if k == len(cols) {
@@ -336,7 +279,7 @@ func (r *rowScanner) scan(p, ro, k int) (int, int, int, scanStatus) {
 			}
 			c, c2 = byteAt(w, i), byteAt(w>>8|'\n'<<56, i)
 			if n == 0 || i == 8 || !r.endsWith(c, c2) || v > lim || neg && col.kind == 'u' {
-				return p, k, ro, scanSlow // put reports an overflow or a syntax error
+				return p, k, ro, scanSlow // convert reports an overflow or a syntax error
 			}
 			if neg {
 				v = -v
@@ -355,7 +298,7 @@ func (r *rowScanner) scan(p, ro, k int) (int, int, int, scanStatus) {
 		case 'f':
 			// [-]d{0,7}[.d{0,7}]: exact by Clinger's fast path (the mantissa
 			// is below 10^14 < 2^53 and the power of ten at most 7: one
-			// correctly rounded division). Other forms go to put.
+			// correctly rounded division). Other forms go to convert.
 			if !r.fastNum {
 				return p, k, ro, scanSlow
 			}
@@ -471,4 +414,65 @@ func (r *rowScanner) scan(p, ro, k int) (int, int, int, scanStatus) {
 			return p, k, ro, scanLine
 		}
 	}
+}
+
+// pad is how many readable bytes the row loop needs after the '\n' that
+// ends a line (it loads 8 bytes at a time, never from past that '\n').
+const pad = 16
+
+// lineState is rows' progress, across its two calls of rowKernel.lines.
+type lineState struct {
+	c          *chunk
+	dst        []byte
+	rowSize    int
+	cols       []column
+	structured bool
+	row, ln    int // rows found, and the current line's number (1-based)
+}
+
+// nativeKernel, if set (kernel_cgo.go), makes scan in C for r's current
+// lines: the same results, faster. goKernelOnly turns it off (tests).
+var (
+	nativeKernel func(r *rowKernel) (scan func(p, ro, k int) (int, int, int, scanStatus), release func())
+	goKernelOnly bool
+)
+
+func fastColumns(cols []column) []fastCol {
+	fast := make([]fastCol, len(cols))
+	for i, c := range cols {
+		fast[i] = fastCol{max: c.max, offset: int32(c.offset), size: uint16(c.size), kind: c.kind}
+		if c.size > math.MaxUint16 || c.offset > math.MaxInt32 {
+			fast[i].kind = 0 // too big for fastCol: the general path
+		}
+	}
+	return fast
+}
+
+// fastCol is a column as scan needs it, small (16 bytes) so that indexing
+// is a shift.
+type fastCol struct {
+	max    uint64 // the largest value of an integer kind
+	offset int32
+	size   uint16
+	kind   byte // 0: always the general path
+}
+
+type scanStatus uint8
+
+const (
+	scanEnd     scanStatus = iota // p is at the end
+	scanLine                      // p is at a line that starts with whitespace or a comment mark
+	scanSlow                      // field k, at p, needs the general path (or is one too many)
+	scanLineEnd                   // the line ends at p with a comment (or the '\r' before one), or with too few fields
+)
+
+// number starts reading a number at p: where its digits start (after a
+// '-'), the word there, and its sign.
+func number(t text, p int) (q int, w uint64, neg bool) {
+	q, w = p, t.word(p)
+	if neg = byte(w) == '-'; neg {
+		q++
+		w = t.word(q)
+	}
+	return q, w, neg
 }

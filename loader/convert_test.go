@@ -24,9 +24,9 @@ func TestParseFloatMatchesStrconv(t *testing.T) {
 			s = strconv.FormatUint(r.Uint64(), 10) + strconv.Itoa(r.IntN(100)) // > 19 digits: slow path
 		}
 		want, _ := strconv.ParseFloat(s, 64)
-		got, err := parseFloat([]byte(s))
+		got, err := toFloat([]byte(s))
 		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
-			t.Fatalf("parseFloat(%q) = %v, %v; strconv says %v", s, got, err, want)
+			t.Fatalf("toFloat(%q) = %v, %v; strconv says %v", s, got, err, want)
 		}
 	}
 }
@@ -37,19 +37,19 @@ func TestParseFloatForms(t *testing.T) {
 		"1e400": math.Inf(1), "-1e999999": math.Inf(-1), "1e-400": 0, "0.000000000000000000001": 1e-21,
 		"123456789012345678901234567890": 123456789012345678901234567890}
 	for s, want := range ok {
-		got, err := parseFloat([]byte(s))
+		got, err := toFloat([]byte(s))
 		if err != nil || math.Float64bits(got) != math.Float64bits(want) {
-			t.Errorf("parseFloat(%q) = %v, %v; want %v", s, got, err, want)
+			t.Errorf("toFloat(%q) = %v, %v; want %v", s, got, err, want)
 		}
 	}
 	for s, bits := range map[string]uint64{"nan": 0x7ff8000000000000, "NaN": 0x7ff8000000000000, "+nan": 0x7ff8000000000000, "-nan": 0xfff8000000000000} {
-		if nan, err := parseFloat([]byte(s)); err != nil || math.Float64bits(nan) != bits {
-			t.Errorf("parseFloat(%q) bits %x, %v; want %x", s, math.Float64bits(nan), err, bits)
+		if nan, err := toFloat([]byte(s)); err != nil || math.Float64bits(nan) != bits {
+			t.Errorf("toFloat(%q) bits %x, %v; want %x", s, math.Float64bits(nan), err, bits)
 		}
 	}
 	for _, s := range []string{"", " ", ".", "e5", "1e", "1.5.2", "0x1p3", "1_000", "1e5.5", "abc", "--1", "1 2", "nanx"} {
-		if v, err := parseFloat([]byte(s)); err == nil {
-			t.Errorf("parseFloat(%q) = %v, want an error (numpy rejects it)", s, v)
+		if v, err := toFloat([]byte(s)); err == nil {
+			t.Errorf("toFloat(%q) = %v, want an error (numpy rejects it)", s, v)
 		}
 	}
 }
@@ -69,17 +69,17 @@ func TestParseInts(t *testing.T) {
 		{"9223372036854775808", math.MinInt64, math.MaxInt64, 0, false}, {"-+5", -128, 127, 0, false}, {"", -1, 1, 0, false},
 	}
 	for _, tt := range tests {
-		got, err := parseInt([]byte(tt.s), tt.min, tt.max)
+		got, err := toInt([]byte(tt.s), tt.min, tt.max)
 		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
-			t.Errorf("parseInt(%q) = %d, %v; want %d ok=%v", tt.s, got, err, tt.want, tt.ok)
+			t.Errorf("toInt(%q) = %d, %v; want %d ok=%v", tt.s, got, err, tt.want, tt.ok)
 		}
 	}
-	if v, err := parseUint([]byte("18446744073709551615"), math.MaxUint64); err != nil || v != math.MaxUint64 {
-		t.Errorf("parseUint max: %d %v", v, err)
+	if v, err := toUint([]byte("18446744073709551615"), math.MaxUint64); err != nil || v != math.MaxUint64 {
+		t.Errorf("toUint max: %d %v", v, err)
 	}
 	for _, s := range []string{"-1", "18446744073709551616", "256x"} {
-		if _, err := parseUint([]byte(s), math.MaxUint64); err == nil {
-			t.Errorf("parseUint(%q) accepted it", s)
+		if _, err := toUint([]byte(s), math.MaxUint64); err == nil {
+			t.Errorf("toUint(%q) accepted it", s)
 		}
 	}
 }
@@ -89,16 +89,16 @@ func FuzzParseFloat(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := parseFloat([]byte(s))
+		got, err := toFloat([]byte(s))
 		if err != nil {
 			return
 		}
 		want, err2 := strconv.ParseFloat(string(trimSpace([]byte(s))), 64)
 		if err2 != nil && !isRange(err2) {
-			t.Fatalf("parseFloat accepted %q, which strconv rejects: %v", s, err2)
+			t.Fatalf("toFloat accepted %q, which strconv rejects: %v", s, err2)
 		}
 		if got == got && math.Float64bits(got) != math.Float64bits(want) {
-			t.Fatalf("parseFloat(%q) = %v, strconv %v", s, got, want)
+			t.Fatalf("toFloat(%q) = %v, strconv %v", s, got, want)
 		}
 	})
 }

@@ -1,8 +1,67 @@
 package loader
 
-import (
-	"bytes"
-)
+import "bytes"
+
+// Splitting: lines and fields as np.loadtxt cuts them, and whitespace as
+// Python's str.isspace() knows it.
+
+// isSpace is Python's str.isspace() on ASCII: what np.loadtxt splits on
+// and strips around numbers. spaceLen adds the rest of Unicode's.
+var isSpace = func() (t [256]bool) {
+	for _, c := range " \t\n\v\f\r\x1c\x1d\x1e\x1f" {
+		t[c] = true
+	}
+	return t
+}()
+
+// spaceLen is the length of the whitespace character that starts b, or 0:
+// Python's str.isspace(), which np.loadtxt splits fields on (delimiter
+// None) and strips around numbers. Beyond ASCII that is U+0085, U+00A0,
+// U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F and U+3000, here
+// in UTF-8.
+func spaceLen(b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	if c := b[0]; c < 0x80 {
+		if isSpace[c] {
+			return 1
+		}
+		return 0
+	}
+	switch {
+	case len(b) >= 2 && b[0] == 0xC2 && (b[1] == 0x85 || b[1] == 0xA0):
+		return 2
+	case len(b) < 3:
+		return 0
+	case b[0] == 0xE1 && b[1] == 0x9A && b[2] == 0x80, // U+1680
+		b[0] == 0xE2 && b[1] == 0x80 && (b[2] >= 0x80 && b[2] <= 0x8A || b[2] == 0xA8 || b[2] == 0xA9 || b[2] == 0xAF),
+		b[0] == 0xE2 && b[1] == 0x81 && b[2] == 0x9F, // U+205F
+		b[0] == 0xE3 && b[1] == 0x80 && b[2] == 0x80: // U+3000
+		return 3
+	}
+	return 0
+}
+
+// trimSpace strips whitespace (spaceLen's) from both ends of b.
+func trimSpace(b []byte) []byte {
+	for n := spaceLen(b); n > 0; n = spaceLen(b) {
+		b = b[n:]
+	}
+	for len(b) > 0 {
+		switch {
+		case b[len(b)-1] < 0x80 && isSpace[b[len(b)-1]]:
+			b = b[:len(b)-1]
+		case len(b) >= 2 && spaceLen(b[len(b)-2:]) == 2:
+			b = b[:len(b)-2]
+		case len(b) >= 3 && spaceLen(b[len(b)-3:]) == 3:
+			b = b[:len(b)-3]
+		default:
+			return b
+		}
+	}
+	return b
+}
 
 // skipLines drops the first n lines of data.
 func skipLines(data []byte, n int) []byte {

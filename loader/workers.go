@@ -1,5 +1,0 @@
-package loader
-
-import "runtime"
-
-func workers() int { return runtime.GOMAXPROCS(0) }
