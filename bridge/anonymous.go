@@ -7,8 +7,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
 
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -26,7 +26,7 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 	if err := fits("", size); err != nil {
 		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
-	f, err := memfd("npshm")
+	f, err := osshm.Memfd("npshm")
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +35,7 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 		f.Close()
 		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
-	if err := sealSize(f); err != nil {
+	if err := osshm.SealSize(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create anonymous array: seal: %w", err)
 	}
@@ -62,7 +62,7 @@ func Send(conn *net.UnixConn, a *Array) error {
 		return fmt.Errorf("send: %w", errClosedArray(a))
 	}
 	msg := []byte(a.Descriptor().String() + "\n")
-	n, _, err := conn.WriteMsgUnix(msg, rightsFor(f), nil)
+	n, _, err := conn.WriteMsgUnix(msg, osshm.Rights(f), nil)
 	if err == nil && n < len(msg) {
 		_, err = conn.Write(msg[n:])
 	}
@@ -99,8 +99,8 @@ func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 		}
 		return nil, fmt.Errorf("receive: message carries no file descriptor")
 	}
-	f, err := fdFrom(oob[:oobn])
-	if err == nil && flags&syscall.MSG_CTRUNC != 0 { // more descriptors than fit: the kernel closed the rest
+	f, err := osshm.FileFromRights(oob[:oobn])
+	if err == nil && osshm.Truncated(flags) { // more descriptors than fit: the kernel closed the rest
 		f.Close()
 		err = fmt.Errorf("want one file descriptor in the message, got more")
 	}
@@ -158,32 +158,32 @@ func receivedPath(d Descriptor) string {
 // safe to map (see Receive), else an error wrapping ErrUnsafeFD; and the
 // path of the file if f is the file d names ("" for an anonymous array).
 func checkReceived(f *os.File, d Descriptor) (size int64, path string, err error) {
-	st, err := statOf(f)
+	st, err := osshm.Stat(f)
 	if err != nil {
 		return 0, "", err
 	}
-	if st.kind != "" {
-		if st.kind == "a FIFO" {
-			st.kind = "a pipe or FIFO"
+	if st.Kind != "" {
+		if st.Kind == "a FIFO" {
+			st.Kind = "a pipe or FIFO"
 		}
-		return 0, "", fmt.Errorf("%w: it is %s, not a regular file", ErrUnsafeFD, st.kind)
+		return 0, "", fmt.Errorf("%w: it is %s, not a regular file", ErrUnsafeFD, st.Kind)
 	}
 	named := receivedPath(d)
 	isNamed := false
 	if named != "" {
-		at, err := lstatState(named)
-		isNamed = err == nil && st.linked && at.same(st)
+		at, err := osshm.Lstat(named)
+		isNamed = err == nil && st.Linked && at.Same(st)
 	}
 	const why = "its sender could shrink it under the mapping"
 	switch {
 	case isNamed:
-		return st.size, named, nil
-	case sealedAgainstShrink(f):
-		return st.size, "", nil
+		return st.Size, named, nil
+	case osshm.SealedAgainstShrink(f):
+		return st.Size, "", nil
 	case named != "":
 		return 0, "", fmt.Errorf("%w: it is not the segment %q its descriptor names, nor sealed against shrinking: %s",
 			ErrUnsafeFD, cmp.Or(d.Path, d.Name), why)
-	case !st.linked:
+	case !st.Linked:
 		return 0, "", fmt.Errorf("%w: it is not sealed against shrinking and has no name (an unsealed memfd, "+
 			"an O_TMPFILE or an unlinked file): %s", ErrUnsafeFD, why)
 	}

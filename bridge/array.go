@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -62,7 +63,7 @@ func CreateFile(path string, h npy.Header) (*Array, error) {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	seg := newSegment(path, path, ReadWrite, true, f)
-	if err := reserve(f, size); err != nil {
+	if err := osshm.Reserve(f, size); err != nil {
 		seg.discard()
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}

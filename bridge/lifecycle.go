@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -73,45 +74,29 @@ func (c Creator) Alive() bool {
 	case !c.Visible():
 		return true
 	}
-	return runsInNamespace(c.PIDNS, c.PID, c.Start)
+	return osshm.RunsInNamespace(c.PIDNS, c.PID, c.Start)
 }
 
 // Visible reports whether this process can tell if the creator runs: it is
 // in this process's PID namespace (or not recorded), or this process is in
 // the root PID namespace, which sees them all.
 func (c Creator) Visible() bool {
-	return c.PIDNS == 0 || c.PIDNS == self.PIDNS || self.PIDNS == rootPIDNamespace
+	return c.PIDNS == 0 || c.PIDNS == self.PIDNS || self.PIDNS == osshm.RootPIDNamespace
 }
 
 // self is this process as a creator. Its start time is read through
 // /proc/self, which is this process even when /proc was mounted for another
 // PID namespace (where os.Getpid() would name a different process).
 var self = func() Creator {
-	c := Creator{PID: os.Getpid(), PIDNS: namespaceOf("self", "pid")}
-	c.Start, _, _ = procStart("self")
+	c := Creator{PID: os.Getpid(), PIDNS: osshm.NamespaceOf("self", "pid")}
+	c.Start, _, _ = osshm.ProcessStart("self")
 	return c
 }()
 
 // processStart reads a process's start time and whether it is running
-// (not a zombie) from /proc/PID/stat.
+// (not a zombie).
 func processStart(pid int) (start uint64, running bool, err error) {
-	return procStart(strconv.Itoa(pid))
-}
-
-// procStart is processStart for /proc/<pid>, "self" included.
-func procStart(pid string) (start uint64, running bool, err error) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, false, err
-	}
-	// the command name (field 2) may hold spaces and parens: skip past the last ')'
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 20 {
-		return 0, false, fmt.Errorf("short /proc/%s/stat", pid)
-	}
-	start, err = strconv.ParseUint(fields[19], 10, 64)
-	return start, fields[0] != "Z" && fields[0] != "X", err
+	return osshm.ProcessStart(strconv.Itoa(pid))
 }
 
 // parseCreator reads "PID STARTTIME PIDNS", or "PID STARTTIME" as written
@@ -202,7 +187,7 @@ func (a *Array) publish(name string, exclusive bool) error {
 	if s.file == nil {
 		return fmt.Errorf("publish %q: %w", clean, os.ErrClosed)
 	}
-	if err := setXattr(s.file, xattrPersistent, "1"); err != nil {
+	if err := osshm.SetXattr(s.file, xattrPersistent, "1"); err != nil {
 		return fmt.Errorf("publish %q: %w", clean, err)
 	}
 	id := s.id.Load()
@@ -211,7 +196,7 @@ func (a *Array) publish(name string, exclusive bool) error {
 	}
 	dest := segmentPath(clean)
 	if exclusive {
-		err = renameNoReplace(id.path, dest)
+		err = osshm.RenameNoReplace(id.path, dest)
 	} else {
 		err = os.Rename(id.path, dest)
 	}
@@ -281,7 +266,7 @@ func List() ([]Entry, error) {
 		}
 		return nil, err
 	}
-	holders := flockHolders()
+	holders := osshm.FlockHolders()
 	var out []Entry
 	for _, de := range des {
 		info, err := de.Info()
@@ -291,9 +276,9 @@ func List() ([]Entry, error) {
 		path := filepath.Join(dir, de.Name())
 		e := Entry{Name: de.Name(), Size: info.Size(), ModTime: info.ModTime()}
 		e.Header, e.Err = readHeaderFile(path)
-		c, _ := getXattr(path, xattrCreator)
+		c, _ := osshm.GetXattr(path, xattrCreator)
 		e.Creator, e.Ours = parseCreator(c)
-		p, _ := getXattr(path, xattrPersistent)
+		p, _ := osshm.GetXattr(path, xattrPersistent)
 		e.Published = p == "1"
 		if pid, ok := tempCreator(e.Name); ok {
 			e.Temporary, e.Ours, e.Published = true, true, false
@@ -301,7 +286,7 @@ func List() ([]Entry, error) {
 				e.Creator.PID = pid
 			}
 		}
-		e.Holders = holders[inodeOf(info)]
+		e.Holders = holders[osshm.Inode(info)]
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -309,35 +294,12 @@ func List() ([]Entry, error) {
 }
 
 func readHeaderFile(path string) (npy.Header, error) {
-	f, err := openFile(path, os.O_RDONLY, false)
+	f, err := osshm.Open(path, os.O_RDONLY, false)
 	if err != nil {
 		return npy.Header{}, err
 	}
 	defer f.Close()
 	return readHeader(f)
-}
-
-// flockHolders maps inode numbers to the PIDs holding flocks on them.
-func flockHolders() map[uint64][]int {
-	out := map[uint64][]int{}
-	b, err := os.ReadFile("/proc/locks")
-	if err != nil {
-		return out
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		// "1: FLOCK  ADVISORY  READ 1234 00:1a:5678 0 EOF" (blocked waiters have "->")
-		f := strings.Fields(line)
-		if len(f) < 6 || f[1] != "FLOCK" {
-			continue
-		}
-		pid, err1 := strconv.Atoi(f[4])
-		dev := strings.Split(f[5], ":")
-		ino, err2 := strconv.ParseUint(dev[len(dev)-1], 10, 64)
-		if err1 == nil && err2 == nil {
-			out[ino] = append(out[ino], pid)
-		}
-	}
-	return out
 }
 
 // Removed is one segment gc removed (or, with dry run, would remove).
@@ -384,12 +346,12 @@ func GC(dryRun bool) ([]Removed, error) {
 // lock across the unlink so no opener slips in between.
 func reclaim(e Entry, dryRun bool) (*Removed, error) {
 	path := segmentPath(e.Name)
-	f, err := openFile(path, os.O_RDONLY, false)
+	f, err := osshm.Open(path, os.O_RDONLY, false)
 	if err != nil {
 		return nil, nil // gone already, or no longer a regular file
 	}
 	defer f.Close()
-	free, err := tryLockExclusive(f)
+	free, err := osshm.TryLockExclusive(f)
 	if err != nil || !free {
 		return nil, nil
 	}
@@ -398,7 +360,7 @@ func reclaim(e Entry, dryRun bool) (*Removed, error) {
 		reason = "temporary: unfinished publish or pooled (creator exited)"
 	}
 	if !dryRun {
-		if !sameFile(f, path) {
+		if !osshm.SameFile(f, path) {
 			return nil, nil // replaced meanwhile: that is another segment
 		}
 		if err := os.Remove(path); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -52,7 +53,7 @@ func (p *Pool) CreateArray(h npy.Header) (*Array, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		name := NewName()
-		err := renameNoReplace(seg.Path(), segmentPath(name))
+		err := osshm.RenameNoReplace(seg.Path(), segmentPath(name))
 		if err == nil {
 			seg.setID(name, segmentPath(name))
 			break
@@ -108,11 +109,11 @@ func (p *Pool) reusable(s *Segment) bool {
 	if s.file == nil {
 		return false
 	}
-	if st, err := statOf(s.file); err != nil || !st.linked {
+	if st, err := osshm.Stat(s.file); err != nil || !st.Linked {
 		return false
 	}
-	alone, _ := tryLockExclusive(s.file) // converts our shared lock, if nobody else holds one
-	lockShared(s.file)
+	alone, _ := osshm.TryLockExclusive(s.file) // converts our shared lock, if nobody else holds one
+	osshm.LockShared(s.file)
 	return alone
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -93,7 +94,7 @@ func copyFileInto(dst []byte, src *os.File, nbytes int64, hlen int) error {
 		return fmt.Errorf("%w: input has %d of %d data bytes", ErrTruncated, st.Size()-int64(hlen), nbytes)
 	}
 	return inChunks(size, 16<<20, func(lo, hi int64) error {
-		if err := populateRange(dst[lo:hi]); err != nil && !errors.Is(err, errNoPopulate) {
+		if err := osshm.PopulateRange(dst[lo:hi]); err != nil && !errors.Is(err, osshm.ErrNoPopulate) {
 			return err
 		}
 		if _, err := src.ReadAt(dst[lo:hi], lo); err != nil {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/npshm/npshm/internal/osshm"
 )
 
 // Mode says how a segment is mapped.
@@ -145,10 +147,10 @@ func createFile(path string, size int64) (*os.File, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	if err := lockShared(f); err != nil {
+	if err := osshm.LockShared(f); err != nil {
 		return fail(fmt.Errorf("flock: %w", err))
 	}
-	if err := setXattr(f, xattrCreator, self.String()); err != nil {
+	if err := osshm.SetXattr(f, xattrCreator, self.String()); err != nil {
 		return fail(fmt.Errorf("record creator: %w", err))
 	}
 	if err := f.Truncate(size); err != nil {
@@ -180,23 +182,26 @@ type notFound struct{ dir string }
 func (e notFound) Error() string        { return "no such segment in " + e.dir }
 func (e notFound) Is(target error) bool { return target == os.ErrNotExist }
 
-// notRegular is a name that is not a regular file; errors.Is(err,
-// ErrNotRegular) holds.
-type notRegular struct{ kind string }
-
-func (e notRegular) Error() string        { return "is " + e.kind + ", not a regular file" }
-func (e notRegular) Is(target error) bool { return target == ErrNotRegular }
-
-// fileState is what the kernel says of a file (statOf, lstatState).
-type fileState struct {
-	kind     string // "" for a regular file, else what it is: "a FIFO", ...
-	size     int64
-	linked   bool // it has a name (a link count above zero)
-	dev, ino uint64
+// mapFile maps size bytes of f shared, read-only (PROT_READ) or read-write.
+func mapFile(f *os.File, size int64, mode Mode) ([]byte, error) {
+	if size < 0 || int64(int(size)) != size {
+		return nil, fmt.Errorf("%w: %d bytes", ErrInvalidSize, size)
+	}
+	return osshm.Map(f, size, mode == ReadWrite)
 }
 
-// same reports whether two states are of the same file.
-func (a fileState) same(b fileState) bool { return a.dev == b.dev && a.ino == b.ino }
+// populate allocates and maps every page of b, a fresh shared mapping of f,
+// on every core: the pages are reserved (a full tmpfs is ErrNoSpace here,
+// not SIGBUS later) and the producer's writes then take no page faults.
+// Kernels before 5.14 lack MADV_POPULATE_WRITE; then f's space is reserved
+// with fallocate instead.
+func populate(f *os.File, b []byte) error {
+	err := inChunks(int64(len(b)), 32<<20, func(lo, hi int64) error { return osshm.PopulateRange(b[lo:hi]) })
+	if errors.Is(err, osshm.ErrNoPopulate) {
+		return osshm.Reserve(f, int64(len(b)))
+	}
+	return err
+}
 
 // OpenSegment maps an existing segment in full. A missing name wraps
 // os.ErrNotExist; a name that is a symbolic link (never followed), a FIFO,
@@ -226,7 +231,7 @@ func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
 	}
 	var replacedSince time.Time
 	for {
-		f, err := openFile(path, flag, follow)
+		f, err := osshm.Open(path, flag, follow)
 		if err != nil {
 			return nil, unwrapPath(err)
 		}
@@ -236,16 +241,16 @@ func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
 		// again: the name holds the new array, or is gone (not found). A
 		// name republished without pause can replace each file we open;
 		// that is retried for replacedWait, not reported as missing.
-		if err := lockShared(f); err != nil {
+		if err := osshm.LockShared(f); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("flock: %w", err)
 		}
-		st, err := statOf(f)
+		st, err := osshm.Stat(f)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
-		if !st.linked {
+		if !st.Linked {
 			f.Close()
 			if replacedSince.IsZero() {
 				replacedSince = time.Now()
@@ -254,7 +259,7 @@ func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
 			}
 			continue
 		}
-		data, err := mapFile(f, st.size, mode)
+		data, err := mapFile(f, st.Size, mode)
 		if err != nil {
 			f.Close()
 			return nil, err
@@ -293,7 +298,7 @@ func (s *Segment) Close() error {
 	if s.file == nil {
 		return nil
 	}
-	err := unmap(s.data)
+	err := osshm.Unmap(s.data)
 	if cerr := s.file.Close(); err == nil {
 		err = cerr
 	}

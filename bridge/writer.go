@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -123,7 +124,7 @@ func (w *ArrayWriter) Finish() (*Array, error) {
 	nbytes := w.nbytes.Load()
 	size := w.hlen + nbytes
 	if w.written.Load() != nbytes { // else every byte, so every page, is allocated
-		if err := reserve(w.seg.file, size); err != nil {
+		if err := osshm.Reserve(w.seg.file, size); err != nil {
 			w.Discard()
 			return nil, fmt.Errorf("finish array %q: %w", w.seg.Name(), noSpaceAt(err, filepath.Dir(w.seg.Path()), size))
 		}
