@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 
+	"github.com/npshm/npshm/internal/namespace"
 	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
@@ -17,12 +18,24 @@ import (
 // Send; the memory returns to the system when the last process that has it
 // closes it or exits. Its size is sealed (it cannot shrink or grow), so a
 // peer can never truncate it under another's mapping.
+//
+// With the shm_open backend (macOS has no memfd) it is an shm_open object
+// unlinked right after it is made: no name either, and on macOS its size,
+// set once, cannot change. On Linux such an object is a plain file that a
+// peer could shrink (see Receive).
 func CreateAnonymous(h npy.Header) (*Array, error) {
 	hdr, nbytes, err := encodeImage(h)
 	if err != nil {
 		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
 	size := int64(len(hdr)) + nbytes
+	b, err := backend()
+	if err != nil {
+		return nil, fmt.Errorf("create anonymous array: %w", err)
+	}
+	if b == namespace.ShmOpen {
+		return createUnlinked(hdr, h, nbytes)
+	}
 	if err := fits("", size); err != nil {
 		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
@@ -30,7 +43,7 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg := newSegment("", "", ReadWrite, true, f)
+	seg := newSegment("", "", ReadWrite, true, f, "")
 	if err := f.Truncate(size); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create anonymous array: %w", err)
@@ -42,6 +55,22 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 	if err := seg.mapPopulated(size); err != nil {
 		seg.Close()
 		return nil, fmt.Errorf("create anonymous array: %w", noSpaceAt(err, "", size))
+	}
+	return fillHeader(seg, hdr, h, nbytes), nil
+}
+
+// createUnlinked is CreateAnonymous for the shm_open backend.
+func createUnlinked(hdr []byte, h npy.Header, nbytes int64) (*Array, error) {
+	size := int64(len(hdr)) + nbytes
+	seg, err := createSegment("", size)
+	if err != nil {
+		return nil, fmt.Errorf("create anonymous array: %w", err)
+	}
+	err = seg.remove()
+	seg.setID("", "")
+	if err != nil {
+		seg.Close()
+		return nil, fmt.Errorf("create anonymous array: unlink: %w", err)
 	}
 	return fillHeader(seg, hdr, h, nbytes), nil
 }
@@ -86,6 +115,13 @@ func Send(conn *net.UnixConn, a *Array) error {
 // passed off under another's name, a pipe, socket, directory or device) is
 // refused before mapping with an error wrapping ErrUnsafeFD, and every
 // descriptor the message carried is closed.
+//
+// With the shm_open backend, an shm object with no name (what
+// CreateAnonymous makes there, macOS having no memfd) is mapped too: on
+// macOS its size, once set, cannot change. On Linux that object is an
+// unlinked file its sender could still shrink: the backend is there to
+// test the macOS logic, not to be used between mutually untrusting
+// processes.
 func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, 64)
@@ -126,8 +162,16 @@ func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 		f.Close()
 		return nil, fmt.Errorf("receive: %w", err)
 	}
-	seg := newSegment(d.Name, path, mode, false, f)
-	if seg.data, err = mapFile(f, size, mode); err != nil {
+	var ns namespace.Backend
+	b, _ := backend()
+	if path != "" && d.Path == "" && path == b.Path(d.Name) {
+		ns = b // a named segment: Unlink unlinks it in its namespace
+	}
+	if b == namespace.ShmOpen && path == "" {
+		ns = b // the header, not fstat, gives the size of an shm object
+	}
+	seg := newSegment(d.Name, path, mode, false, f, ns)
+	if seg.data, err = mapFile(f, b.MapSize(size), mode); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("receive: %w", err)
 	}
@@ -148,8 +192,9 @@ func receivedPath(d Descriptor) string {
 	if d.Path != "" {
 		return d.Path
 	}
-	if clean, err := CleanName(d.Name); err == nil && !d.Anonymous {
-		return segmentPath(clean)
+	b, err := backend()
+	if clean, cerr := CleanName(d.Name); err == nil && cerr == nil && !d.Anonymous {
+		return b.Path(clean)
 	}
 	return ""
 }
@@ -180,6 +225,10 @@ func checkReceived(f *os.File, d Descriptor) (size int64, path string, err error
 		return st.Size, named, nil
 	case osshm.SealedAgainstShrink(f):
 		return st.Size, "", nil
+	case named == "" && !st.Linked && isShmOpen():
+		return st.Size, "", nil // an anonymous shm object (see Receive)
+	case osshm.ShmSizeFixed && isShmOpen():
+		return st.Size, named, nil // macOS: an shm object's size is set once
 	case named != "":
 		return 0, "", fmt.Errorf("%w: it is not the segment %q its descriptor names, nor sealed against shrinking: %s",
 			ErrUnsafeFD, cmp.Or(d.Path, d.Name), why)
@@ -199,3 +248,9 @@ func label(a *Array) string {
 }
 
 func errClosedArray(a *Array) error { return fmt.Errorf("%s: %w", label(a), os.ErrClosed) }
+
+// isShmOpen reports whether $NPSHM_BACKEND is shm_open (or its default is).
+func isShmOpen() bool {
+	b, _ := backend()
+	return b == namespace.ShmOpen
+}

@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 
+	"github.com/npshm/npshm/internal/namespace"
 	"github.com/npshm/npshm/internal/osshm"
 )
 
@@ -43,4 +44,6 @@ var (
 	// ErrDescriptor: a descriptor that is malformed or does not match the
 	// segment it names.
 	ErrDescriptor = errors.New("bad descriptor")
+	// ErrUnknownBackend: $NPSHM_BACKEND is neither "dir" nor "shm_open".
+	ErrUnknownBackend = namespace.ErrUnknownBackend
 )

@@ -10,6 +10,7 @@ import (
 
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/internal/shmtest"
+	"github.com/npshm/npshm/lifecycle"
 )
 
 // TestReservedTempPrefix: a name beginning with ".npshm-tmp-" is npshm's
@@ -84,8 +85,8 @@ func TestMissingDir(t *testing.T) {
 		"CreateArray": func() error { _, err := bridge.CreateArray("x", f64(1)); return err },
 		"Publish":     func() error { _, err := bridge.Publish("x", f64(1), nil); return err },
 		"Unlink":      func() error { return bridge.Unlink("x") },
-		"List":        func() error { _, err := bridge.List(); return err },
-		"GC":          func() error { _, err := bridge.GC(true); return err },
+		"List":        func() error { _, err := lifecycle.List(); return err },
+		"GC":          func() error { _, err := lifecycle.GC(true); return err },
 	}
 	for name, f := range calls {
 		err := f()

@@ -6,10 +6,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/npshm/npshm/internal/namespace"
 	"github.com/npshm/npshm/internal/osshm"
 )
 
@@ -44,6 +46,7 @@ type Segment struct {
 	id      atomic.Pointer[segmentID] // replaced whole by publish and Pool, read without the lock
 	mode    Mode
 	created bool
+	ns      namespace.Backend // the namespace of a named segment; "" for a file or an anonymous array
 
 	mu   sync.Mutex
 	file *os.File
@@ -54,8 +57,8 @@ type Segment struct {
 // path for file-backed segments) and the file behind it ("" if anonymous).
 type segmentID struct{ name, path string }
 
-func newSegment(name, path string, mode Mode, created bool, f *os.File) *Segment {
-	s := &Segment{mode: mode, created: created, file: f}
+func newSegment(name, path string, mode Mode, created bool, f *os.File, ns namespace.Backend) *Segment {
+	s := &Segment{mode: mode, created: created, file: f, ns: ns}
 	s.setID(name, path)
 	return s
 }
@@ -84,13 +87,13 @@ func createSegment(name string, size int64) (*Segment, error) {
 	if size <= 0 || size > math.MaxInt {
 		return nil, fmt.Errorf("create segment %q: %w: %d bytes", name, ErrInvalidSize, size)
 	}
-	s, err := createNamed(name, func(path string) (*os.File, error) { return createFile(path, size) })
+	s, err := createNamed(name, size)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.mapPopulated(size); err != nil {
 		s.discard()
-		return nil, fmt.Errorf("create segment %q: %w", s.Name(), noSpaceAt(err, filepath.Dir(s.Path()), size))
+		return nil, fmt.Errorf("create segment %q: %w", s.Name(), noSpaceAt(err, s.ns.SpaceDir(), size))
 	}
 	return s, nil
 }
@@ -104,9 +107,14 @@ func (s *Segment) mapPopulated(size int64) error {
 	return populate(s.file, s.data)
 }
 
-// createNamed runs create on the path of name (or of fresh names until one
-// is free) and returns an unmapped read-write Segment.
-func createNamed(name string, create func(path string) (*os.File, error)) (*Segment, error) {
+// createNamed creates segment name (or fresh names until one is free),
+// size bytes long, in the namespace $NPSHM_BACKEND chooses (see createIn),
+// and returns it unmapped, read-write.
+func createNamed(name string, size int64) (*Segment, error) {
+	b, err := backend()
+	if err != nil {
+		return nil, fmt.Errorf("create segment: %w", err)
+	}
 	auto := name == ""
 	for attempt := 0; ; attempt++ {
 		n := name
@@ -117,16 +125,40 @@ func createNamed(name string, create func(path string) (*os.File, error)) (*Segm
 		if err != nil {
 			return nil, fmt.Errorf("create segment: %w", err)
 		}
-		path := segmentPath(clean)
-		f, err := create(path)
+		f, err := createIn(b, clean, size)
 		if auto && errors.Is(err, os.ErrExist) && attempt < 100 {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create segment %q: %w", clean, err)
 		}
-		return newSegment(clean, path, ReadWrite, true, f), nil
+		return newSegment(clean, b.Path(clean), ReadWrite, true, f, b), nil
 	}
+}
+
+// createIn makes segment name in namespace b, size bytes long (a size of 0
+// leaves it empty, to be sized later: shm_open objects can be sized once).
+// With the dir backend it is createFile; shm_open objects take no records
+// (no flock, no xattr).
+func createIn(b namespace.Backend, name string, size int64) (*os.File, error) {
+	if b.Records() {
+		return createFile(b.Path(name), size)
+	}
+	if err := fits(b.SpaceDir(), size); err != nil {
+		return nil, err
+	}
+	f, err := b.Create(name)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	if size > 0 {
+		if err := f.Truncate(size); err != nil {
+			f.Close()
+			b.Unlink(name)
+			return nil, fmt.Errorf("size %d bytes: %w", size, err)
+		}
+	}
+	return f, nil
 }
 
 // createFile makes path exclusively (0600) and size bytes long (sparse),
@@ -150,7 +182,7 @@ func createFile(path string, size int64) (*os.File, error) {
 	if err := osshm.LockShared(f); err != nil {
 		return fail(fmt.Errorf("flock: %w", err))
 	}
-	if err := osshm.SetXattr(f, xattrCreator, self.String()); err != nil {
+	if err := osshm.SetXattr(f, namespace.XattrCreator, namespace.Self); err != nil {
 		return fail(fmt.Errorf("record creator: %w", err))
 	}
 	if err := f.Truncate(size); err != nil {
@@ -166,6 +198,9 @@ func unwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
+		if errors.Is(err, os.ErrNotExist) && strings.HasPrefix(pe.Op, "shm_") {
+			return notFound{"POSIX shared memory (shm_open)"}
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			if err := checkDir(filepath.Dir(pe.Path)); err != nil {
 				return err
@@ -211,7 +246,19 @@ func OpenSegment(name string, mode Mode) (*Segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
-	s, err := openPath(clean, segmentPath(clean), mode, false)
+	b, err := backend()
+	if err != nil {
+		return nil, fmt.Errorf("open segment %q: %w", clean, err)
+	}
+	var s *Segment
+	if b.Records() {
+		s, err = openPath(clean, b.Path(clean), mode, false)
+		if s != nil {
+			s.ns = b
+		}
+	} else {
+		s, err = openShm(b, clean, mode)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open segment %q: %w", clean, err)
 	}
@@ -264,10 +311,38 @@ func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
 			f.Close()
 			return nil, err
 		}
-		s := newSegment(name, path, mode, false, f)
+		s := newSegment(name, path, mode, false, f, "")
 		s.data = data
 		return s, nil
 	}
+}
+
+// openShm opens and maps segment name of a namespace without records
+// (shm_open): no flock, no look for a replaced file (nothing renames), and
+// the size fstat gives taken as page-rounded, as macOS reports it; the
+// array's header says how much of it is the array (newArray).
+func openShm(b namespace.Backend, name string, mode Mode) (*Segment, error) {
+	flag := os.O_RDONLY
+	if mode == ReadWrite {
+		flag = os.O_RDWR
+	}
+	f, err := b.Open(name, flag)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	st, err := osshm.Stat(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	data, err := mapFile(f, b.MapSize(st.Size), mode)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := newSegment(name, b.Path(name), mode, false, f, b)
+	s.data = data
+	return s, nil
 }
 
 // Name is the segment's name without a leading slash, as Python's
@@ -318,17 +393,26 @@ func (s *Segment) Unlink() error {
 	if id.path == "" {
 		return nil // anonymous: nothing to unlink
 	}
-	if err := os.Remove(id.path); err != nil {
+	if err := s.remove(); err != nil {
 		return fmt.Errorf("unlink segment %q: %w", id.name, unwrapPath(err))
 	}
 	return nil
 }
 
+// remove removes the segment's name (or file).
+func (s *Segment) remove() error {
+	id := s.id.Load()
+	if s.ns != "" {
+		return s.ns.Unlink(id.name)
+	}
+	return os.Remove(id.path)
+}
+
 // discard closes and removes a segment this call just created.
 func (s *Segment) discard() {
 	s.Close()
-	if path := s.Path(); path != "" {
-		os.Remove(path)
+	if s.Path() != "" {
+		s.remove()
 	}
 }
 
@@ -338,7 +422,11 @@ func Unlink(name string) error {
 	if err != nil {
 		return fmt.Errorf("unlink segment: %w", err)
 	}
-	if err := os.Remove(segmentPath(clean)); err != nil {
+	b, err := backend()
+	if err != nil {
+		return fmt.Errorf("unlink segment %q: %w", clean, err)
+	}
+	if err := b.Unlink(clean); err != nil {
 		return fmt.Errorf("unlink segment %q: %w", clean, unwrapPath(err))
 	}
 	return nil

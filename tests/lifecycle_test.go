@@ -14,6 +14,7 @@ import (
 
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/internal/shmtest"
+	"github.com/npshm/npshm/lifecycle"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -82,7 +83,7 @@ func kill(t *testing.T, cmd *exec.Cmd) {
 
 func gcNames(t *testing.T) []string {
 	t.Helper()
-	removed, err := bridge.GC(false)
+	removed, err := lifecycle.GC(false)
 	if err != nil {
 		t.Fatalf("GC: %v", err)
 	}
@@ -102,6 +103,7 @@ func exists(name string) bool {
 // way through; readers of the name only ever see the complete old array, and
 // gc reclaims the unfinished temporary.
 func TestKillProducerMidFill(t *testing.T) {
+	shmtest.NeedsDir(t)
 	shmtest.PrivateDir(t)
 	name := shmtest.Name(t)
 	old, err := bridge.Publish(name, npy.Header{DType: npy.Float64, Shape: []int{1 << 20}}, func(a *bridge.Array) error {
@@ -143,6 +145,7 @@ func TestKillProducerMidFill(t *testing.T) {
 // TestKillProducerFirstPublish: with no previous array, a killed publish
 // leaves no array under the name at all.
 func TestKillProducerFirstPublish(t *testing.T) {
+	shmtest.NeedsDir(t)
 	shmtest.PrivateDir(t)
 	name := shmtest.Name(t)
 	producer, _ := helper(t, "publish-slow", name)
@@ -162,6 +165,7 @@ func TestKillProducerFirstPublish(t *testing.T) {
 // holds vanish with them, gc keeps the segment while its creator runs and
 // reclaims it once the creator is killed too.
 func TestKillConsumers(t *testing.T) {
+	shmtest.NeedsDir(t)
 	shmtest.PrivateDir(t)
 	creator, line := helper(t, "create-hold", "")
 	name := line[1]
@@ -195,7 +199,7 @@ func TestKillConsumers(t *testing.T) {
 
 func holders(t *testing.T, name string) int {
 	t.Helper()
-	entries, err := bridge.List()
+	entries, err := lifecycle.List()
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
@@ -211,6 +215,7 @@ func holders(t *testing.T, name string) int {
 // TestGCNeverRemovesInUse: the creator has exited without unlinking, but a
 // Python process still holds the array: gc leaves it until that one exits.
 func TestGCNeverRemovesInUse(t *testing.T) {
+	shmtest.NeedsDir(t)
 	shmtest.PrivateDir(t)
 	creator, line := helper(t, "create-exit", "")
 	name := line[1]
@@ -235,9 +240,10 @@ func TestGCNeverRemovesInUse(t *testing.T) {
 // SharedMemory whose creator is gone (a dry run, so the test removes nothing
 // of anyone else's).
 func TestGCLeavesForeignAndPublished(t *testing.T) {
+	shmtest.NeedsDir(t)
 	stdlib := strings.TrimSpace(runPy(t, "foreign"))
 	t.Cleanup(func() { bridge.Unlink(stdlib) })
-	would, err := bridge.GC(true)
+	would, err := lifecycle.GC(true)
 	if err != nil {
 		t.Fatalf("GC dry run: %v", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/loader"
 )
 
@@ -90,14 +92,24 @@ Examples:
 			}
 		}()
 		for i, a := range arrays {
-			var err error
+			target := a.Name()
 			switch {
 			case *name != "":
-				err = a.Publish(*name)
+				target = *name
 			case *each != "":
-				err = a.Publish(*each + strconv.Itoa(i))
-			default:
-				err = a.Publish(a.Name())
+				target = *each + strconv.Itoa(i)
+			}
+			err := a.Publish(target)
+			if errors.Is(err, errors.ErrUnsupported) {
+				// the shm_open backend cannot rename: copy into an array made
+				// under its name (one copy more), drop the loaded one
+				var c *bridge.Array
+				c, err = bridge.Publish(target, a.Header(), func(c *bridge.Array) error { copy(c.Data(), a.Data()); return nil })
+				if err == nil {
+					a.Unlink()
+					a.Close()
+					arrays[i] = c
+				}
 			}
 			if err != nil {
 				for _, b := range arrays[i:] {
