@@ -3,6 +3,14 @@
 Nothing here goes through multiprocessing.shared_memory, so no segment is
 ever registered with multiprocessing's resource tracker: attaching never
 unlinks at exit and never prints "leaked shared_memory" warnings.
+
+Two backends, chosen by $NPSHM_BACKEND as in Go (default: dir on Linux,
+shm_open on macOS): "dir", files in shm_dir() with every feature; and
+"shm_open", POSIX shm_open/shm_unlink through the stdlib's _posixshmem (on
+Linux a file in /dev/shm, NPSHM_DIR ignored), with macOS's limits kept on
+Linux too: names of at most 30 bytes, no flock or xattr records, no
+listing or rename, the header (not fstat, page-rounded on macOS) giving the
+array's size, and anonymous arrays as shm objects unlinked once made.
 """
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ import mmap
 import os
 import secrets
 import stat
+import sys
 import time
 from typing import Any, Mapping, Tuple
 
@@ -19,6 +28,40 @@ from ._format import SegmentError
 
 DEFAULT_DIR = "/dev/shm"
 MAX_NAME_LEN = 255
+BACKEND_ENV = "NPSHM_BACKEND"
+MAX_SHM_NAME = 30  # macOS's PSHMNAMLEN is 31 with the leading slash shm_open is given
+
+
+def backend() -> str:
+    """'dir' or 'shm_open', as $NPSHM_BACKEND says (unset: shm_open on macOS,
+    dir elsewhere); any other value raises ValueError naming the variable."""
+    v = os.environ.get(BACKEND_ENV, "")
+    if v in ("dir", "shm_open"):
+        return v
+    if v:
+        raise ValueError(f"{BACKEND_ENV}={v!r}: unknown backend; set it to 'dir' or 'shm_open' (or unset it)")
+    return "shm_open" if sys.platform == "darwin" else "dir"
+
+
+def _is_shm(path: str) -> bool:
+    """Whether path names a segment of the shm_open backend (not a file)."""
+    return backend() == "shm_open" and os.path.dirname(path) == (shm_dir() or "/")
+
+
+def _shm_open(path: str, flags: int, mode: int = 0):
+    import _posixshmem
+
+    return _posixshmem.shm_open("/" + os.path.basename(path), flags, mode)
+
+
+def unlink_path(path: str) -> None:
+    """Remove a segment (shm_unlink with the shm_open backend) or file."""
+    if _is_shm(path):
+        import _posixshmem
+
+        _posixshmem.shm_unlink("/" + os.path.basename(path))
+    else:
+        os.unlink(path)
 
 # Lifecycle records, shared with the Go side (docs/LIFECYCLE.md): a shared
 # flock held as long as the mapping lives (the mmap object keeps a dup of the
@@ -68,7 +111,10 @@ class UnsafeFDError(SegmentError):
 
 
 def _kind(mode: int) -> str:
-    """'' for a regular file, else what the file is, for messages."""
+    """'' for a regular file, else what the file is, for messages. macOS's
+    fstat of a POSIX shm object gives no file type: mapped as a file is."""
+    if stat.S_IFMT(mode) == 0 and sys.platform == "darwin":
+        return ""
     for test, kind in ((stat.S_ISREG, ""), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
                        (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
                        (stat.S_ISBLK, "a block device")):
@@ -92,7 +138,8 @@ def open_file(path: str, what: str, writable: bool = False, follow: bool = False
     """
     flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, flags)
+        # shm_open: glibc adds O_NOFOLLOW and O_CLOEXEC itself
+        fd = _shm_open(path, flags & ~os.O_NOFOLLOW) if _is_shm(path) else os.open(path, flags)
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
             try:
@@ -145,6 +192,11 @@ def check_received(fd: int, desc: Any) -> int:
             return st.st_size
     except OSError:
         pass  # a file that takes no seals
+    if backend() == "shm_open" and (sys.platform == "darwin" or not named and st.st_nlink == 0):
+        # an shm object: unlinked once made (share_anonymous, no memfd), or
+        # any on macOS, where its size, once set, cannot change. On Linux the
+        # unlinked file could still be shrunk: the backend is for testing.
+        return st.st_size
     why = "its sender could shrink it under the mapping"
     if named:
         raise UnsafeFDError(f"unsafe file descriptor: it is not the segment {named!r} its descriptor names, "
@@ -157,13 +209,17 @@ def check_received(fd: int, desc: Any) -> int:
 
 
 def shm_dir() -> str:
-    """Where segments live: $NPSHM_DIR if set, else /dev/shm."""
+    """Where segments live: $NPSHM_DIR if set, else /dev/shm. With the
+    shm_open backend, where shm_open's objects are: /dev/shm on Linux, ''
+    on macOS (they are in no directory)."""
+    if backend() == "shm_open":
+        return "" if sys.platform == "darwin" else DEFAULT_DIR
     return os.environ.get("NPSHM_DIR") or DEFAULT_DIR
 
 
 def clean_name(name: str) -> str:
     """Validate a segment name as SharedMemory takes it; drop a leading '/'."""
-    if type(name) is str and 0 < len(name) <= 64 and name.isascii() and name[0] not in "/." \
+    if type(name) is str and 0 < len(name) <= MAX_SHM_NAME and name.isascii() and name[0] not in "/." \
             and "/" not in name and "\0" not in name and ".." not in name:
         return name  # the common case, checked in a few string scans
     if not isinstance(name, str):
@@ -171,6 +227,9 @@ def clean_name(name: str) -> str:
     n = name[1:] if name.startswith("/") else name
     if not n:
         raise ValueError(f"invalid segment name {name!r}: empty")
+    if len(n.encode()) > MAX_SHM_NAME and backend() == "shm_open":
+        raise ValueError(f"invalid segment name {name!r}: longer than {MAX_SHM_NAME} bytes "
+                         f"({MAX_SHM_NAME + 1} with the leading slash, macOS's limit; {BACKEND_ENV}=shm_open)")
     if len(n.encode()) > MAX_NAME_LEN:
         raise ValueError(f"invalid segment name {name!r}: longer than {MAX_NAME_LEN} bytes")
     if "/" in n or "\0" in n:
@@ -211,7 +270,7 @@ def new_name() -> str:
 
 
 def segment_path(name: str) -> str:
-    return os.path.join(shm_dir(), clean_name(name))
+    return shm_dir() + "/" + clean_name(name)
 
 
 REPLACED_WAIT = 2.0  # seconds an open keeps following a name republished at every look
@@ -233,15 +292,17 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False):
     as missing. follow: see open_file.
     """
     replaced_since = None
+    shm = _is_shm(path)  # no flock, no rename, no pread: the header is read from the mapping
     while True:
         try:
             fd, _ = open_file(path, what, writable, follow)
         except FileNotFoundError:
             raise _not_found(what, path) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
+            if not shm:
+                fcntl.flock(fd, fcntl.LOCK_SH)
             st = os.fstat(fd)
-            if st.st_nlink == 0:
+            if st.st_nlink == 0 and not shm:
                 now = time.monotonic()
                 if replaced_since is None:
                     replaced_since = now
@@ -251,7 +312,7 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False):
                 continue  # look again
             if st.st_size == 0:
                 raise SegmentError(f"{what}: segment is empty")
-            head = os.pread(fd, 4096, 0)
+            head = b"" if shm else os.pread(fd, 4096, 0)
             access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
             return mmap.mmap(fd, st.st_size, access=access), head
         finally:
@@ -327,6 +388,10 @@ def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
     if size <= 0:
         raise ValueError(f"segment size must be positive, not {size}")
     check_fits(shm_dir(), size, repr(name) if name is not None else "(new name)")
+    if backend() == "shm_open":
+        n, path, fd, mm = _create_shm(name, size)
+        os.close(fd)
+        return n, path, mm
     for _ in range(100):
         n = clean_name(name) if name is not None else new_name()
         path = os.path.join(shm_dir(), n)
@@ -348,6 +413,42 @@ def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
         finally:
             os.close(fd)
     raise FileExistsError(errno.EEXIST, "could not find a free segment name")
+
+
+def _create_shm(name: str | None, size: int):
+    """create_map for the shm_open backend: shm_open(O_CREAT|O_EXCL, 0600),
+    sized once (macOS allows no more), no flock or xattr. Returns (name,
+    path, fd, mapping)."""
+    for _ in range(100):
+        n = clean_name(name) if name is not None else new_name()
+        path = shm_dir() + "/" + n
+        try:
+            fd = _shm_open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if name is not None:
+                raise FileExistsError(errno.EEXIST, f"segment {n!r} already exists", path) from None
+            continue
+        try:
+            if sys.platform == "darwin":  # no posix_fallocate or MADV_POPULATE_WRITE; pages come on touch
+                os.ftruncate(fd, size)
+                mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
+            else:
+                mm = reserve_map(fd, size, repr(n), path)
+        except BaseException:
+            os.close(fd)
+            unlink_path(path)
+            raise
+        return n, path, fd, mm
+    raise FileExistsError(errno.EEXIST, "could not find a free segment name")
+
+
+def create_unlinked(size: int):
+    """An anonymous segment for the shm_open backend (macOS has no memfd): an
+    shm object unlinked right after it is made. Returns (fd, mapping)."""
+    check_fits(shm_dir(), size, "anonymous array")
+    _, path, fd, mm = _create_shm(None, size)
+    unlink_path(path)
+    return fd, mm
 
 
 # Room for a new segment: the twin of Go's bridge/capacity.go. A segment's
