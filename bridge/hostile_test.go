@@ -1,3 +1,5 @@
+//go:build linux
+
 package bridge_test
 
 // Hostile peers and odd files: what another process (or another local user)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -48,7 +49,7 @@ func TestShmOpenBackend(t *testing.T) {
 	if got, want := b.Segment().Size(), int64(len(a.Image())); got != want || b.Descriptor().Size != want {
 		t.Errorf("opened segment is %d bytes (descriptor %d), want the image's %d", got, b.Descriptor().Size, want)
 	}
-	if st, _ := os.Stat("/dev/shm/" + name); st == nil || st.Size() != int64(len(a.Image())) {
+	if st, _ := os.Stat("/dev/shm/" + name); runtime.GOOS == "linux" && (st == nil || st.Size() != int64(len(a.Image()))) {
 		t.Errorf("shm object is not at /dev/shm/%s with the image's size: %v", name, st)
 	}
 	b.Close()
@@ -139,7 +140,7 @@ func TestShmOpenBackend(t *testing.T) {
 }
 
 func socketPair() (*net.UnixConn, *net.UnixConn, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
 	if err != nil {
 		return nil, nil, err
 	}
