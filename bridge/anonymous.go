@@ -41,7 +41,7 @@ func CreateAnonymous(h npy.Header) (*Array, error) {
 	}
 	f, err := osshm.Memfd("npshm")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create anonymous array: %w (macOS has no memfd: unset %s or set it to %s)", err, BackendEnv, namespace.ShmOpen)
 	}
 	seg := newSegment("", "", ReadWrite, true, f, "")
 	if err := f.Truncate(size); err != nil {

@@ -37,7 +37,9 @@ func ShmOpen(name string, flag int, perm uint32) (*os.File, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "shm_open", Path: "/" + name, Err: err}
 	}
-	flag |= unix.O_CLOEXEC | unix.O_NONBLOCK
+	// only the flags macOS's shm_open documents (an shm object is no FIFO,
+	// so O_NONBLOCK has nothing to guard); close-on-exec is set after
+	flag &= unix.O_RDONLY | unix.O_WRONLY | unix.O_RDWR | unix.O_CREAT | unix.O_EXCL
 	for {
 		r, _, errno := syscall_syscall(libc_shm_open_trampoline_addr, uintptr(unsafe.Pointer(p)), uintptr(flag), uintptr(perm))
 		if errno == unix.EINTR {
@@ -46,6 +48,7 @@ func ShmOpen(name string, flag int, perm uint32) (*os.File, error) {
 		if errno != 0 {
 			return nil, &os.PathError{Op: "shm_open", Path: "/" + name, Err: errno}
 		}
+		unix.CloseOnExec(int(r))
 		return checkRegular(int(r), "/"+name)
 	}
 }

@@ -600,6 +600,9 @@ def share_anonymous(array=None, *, shape=None, dtype=None, order: str = "C") -> 
     size = len(header) + count * dtype.itemsize
     if backend() == "shm_open":  # no memfd (macOS): an shm object unlinked once made
         fd, mm = create_unlinked(size)
+    elif not hasattr(os, "memfd_create"):
+        raise io.UnsupportedOperation("share_anonymous needs a memfd (Linux) or the shm_open backend (macOS's default): "
+                                      "unset NPSHM_BACKEND or set it to shm_open")
     else:
         check_fits("", size, "anonymous array")
         fd = os.memfd_create("npshm", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)

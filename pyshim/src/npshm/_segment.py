@@ -51,7 +51,11 @@ def _is_shm(path: str) -> bool:
 def _shm_open(path: str, flags: int, mode: int = 0):
     import _posixshmem
 
-    return _posixshmem.shm_open("/" + os.path.basename(path), flags, mode)
+    if sys.platform == "darwin":  # only the flags macOS's shm_open documents; no FIFO can hide there
+        flags &= os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_EXCL
+    fd = _posixshmem.shm_open("/" + os.path.basename(path), flags, mode)
+    os.set_inheritable(fd, False)
+    return fd
 
 
 def unlink_path(path: str) -> None:
@@ -91,6 +95,8 @@ def _creator_record() -> bytes:
 
 
 def set_xattr(fd_or_path, key: str, value: bytes) -> None:
+    if not hasattr(os, "setxattr"):  # macOS: Python has no xattr calls; no records, as without xattrs
+        return
     try:
         os.setxattr(fd_or_path, key, value)
     except OSError as e:
@@ -190,7 +196,7 @@ def check_received(fd: int, desc: Any) -> int:
     try:
         if fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK:
             return st.st_size
-    except OSError:
+    except (OSError, AttributeError):  # a file that takes no seals; no seals at all on macOS
         pass  # a file that takes no seals
     if backend() == "shm_open" and (sys.platform == "darwin" or not named and st.st_nlink == 0):
         # an shm object: unlinked once made (share_anonymous, no memfd), or
@@ -331,8 +337,13 @@ def reserve_map(fd: int, size: int, what: str, path: str = "") -> mmap.mmap:
     Large segments are populated with MADV_POPULATE_WRITE on 32 MiB chunks
     across cores (called through ctypes, which releases the GIL): page
     allocation dominates making a fresh segment, and the copy that follows
-    then takes no page faults. Small ones use posix_fallocate.
+    then takes no page faults. Small ones use posix_fallocate. macOS has
+    neither: the file is sized and its pages come on first touch (its VM
+    system backs shared memory; no tmpfs to run out of).
     """
+    if sys.platform == "darwin":
+        os.ftruncate(fd, size)
+        return mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
     if size < _POPULATE_MIN:
         try:
             os.posix_fallocate(fd, 0, size)
@@ -405,7 +416,8 @@ def create_map(name: str | None, size: int) -> tuple[str, str, mmap.mmap]:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            set_xattr(fd, XATTR_CREATOR, _creator_record())
+            if os.path.isdir("/proc/self"):  # the start time comes from /proc (Linux)
+                set_xattr(fd, XATTR_CREATOR, _creator_record())
             return n, path, reserve_map(fd, size, repr(n), path)
         except BaseException:
             os.unlink(path)
@@ -429,11 +441,7 @@ def _create_shm(name: str | None, size: int):
                 raise FileExistsError(errno.EEXIST, f"segment {n!r} already exists", path) from None
             continue
         try:
-            if sys.platform == "darwin":  # no posix_fallocate or MADV_POPULATE_WRITE; pages come on touch
-                os.ftruncate(fd, size)
-                mm = mmap.mmap(fd, size, access=mmap.ACCESS_WRITE)
-            else:
-                mm = reserve_map(fd, size, repr(n), path)
+            mm = reserve_map(fd, size, repr(n), path)
         except BaseException:
             os.close(fd)
             unlink_path(path)
