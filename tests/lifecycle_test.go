@@ -286,3 +286,39 @@ func cliPath(t *testing.T) string {
 	}
 	return cliBin
 }
+
+// TestKillProducerShmOpen: with the shm_open backend (macOS's: no rename,
+// no gc), a publish fills the array under its name and writes the header's
+// first byte last. Killed mid-fill, it leaves the array there, but Go and
+// Python readers are refused (not an npy image), never handed the
+// half-filled array; only an unlink removes it.
+func TestKillProducerShmOpen(t *testing.T) {
+	t.Setenv("NPSHM_BACKEND", "shm_open")
+	name := shmtest.Name(t)
+	producer, line := helper(t, "publish-slow", name)
+	if len(line) != 2 || line[0] != "filling" || line[1] != name {
+		t.Fatalf("helper said %v, want it filling %s itself", line, name)
+	}
+	for _, when := range []string{"while the producer fills", "after the kill"} {
+		if when == "after the kill" {
+			kill(t, producer)
+		}
+		if a, err := bridge.Get(name); !errors.Is(err, npy.ErrNotNpy) {
+			if a != nil {
+				a.Close()
+			}
+			t.Errorf("%s, Get: %v, want ErrNotNpy", when, err)
+		}
+		out, err := exec.Command(python(t), "-c", `import sys, npshm
+try:
+    npshm.attach(sys.argv[1])
+except npshm.SegmentError as e:
+    print("refused:", e)`, name).CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), "refused:") {
+			t.Errorf("%s, Python's attach: %v\n%s", when, err, out)
+		}
+	}
+	if err := bridge.Unlink(name); err != nil {
+		t.Fatalf("Unlink: %v", err)
+	}
+}
