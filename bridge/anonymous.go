@@ -7,8 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
 
+	"github.com/npshm/npshm/internal/namespace"
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -17,31 +18,59 @@ import (
 // Send; the memory returns to the system when the last process that has it
 // closes it or exits. Its size is sealed (it cannot shrink or grow), so a
 // peer can never truncate it under another's mapping.
+//
+// With the shm_open backend (macOS has no memfd) it is an shm_open object
+// unlinked right after it is made: no name either, and on macOS its size,
+// set once, cannot change. On Linux such an object is a plain file that a
+// peer could shrink (see Receive).
 func CreateAnonymous(h npy.Header) (*Array, error) {
 	hdr, nbytes, err := encodeImage(h)
 	if err != nil {
 		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
 	size := int64(len(hdr)) + nbytes
+	b, err := backend()
+	if err != nil {
+		return nil, fmt.Errorf("create anonymous array: %w", err)
+	}
+	if b == namespace.ShmOpen {
+		return createUnlinked(hdr, h, nbytes)
+	}
 	if err := fits("", size); err != nil {
 		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
-	f, err := memfd("npshm")
+	f, err := osshm.Memfd("npshm")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("create anonymous array: %w (macOS has no memfd: unset %s or set it to %s)", err, BackendEnv, namespace.ShmOpen)
 	}
-	seg := newSegment("", "", ReadWrite, true, f)
+	seg := newSegment("", "", ReadWrite, true, f, "")
 	if err := f.Truncate(size); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create anonymous array: %w", err)
 	}
-	if err := sealSize(f); err != nil {
+	if err := osshm.SealSize(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("create anonymous array: seal: %w", err)
 	}
 	if err := seg.mapPopulated(size); err != nil {
 		seg.Close()
 		return nil, fmt.Errorf("create anonymous array: %w", noSpaceAt(err, "", size))
+	}
+	return fillHeader(seg, hdr, h, nbytes), nil
+}
+
+// createUnlinked is CreateAnonymous for the shm_open backend.
+func createUnlinked(hdr []byte, h npy.Header, nbytes int64) (*Array, error) {
+	size := int64(len(hdr)) + nbytes
+	seg, err := createSegment("", size)
+	if err != nil {
+		return nil, fmt.Errorf("create anonymous array: %w", err)
+	}
+	err = seg.remove()
+	seg.setID("", "")
+	if err != nil {
+		seg.Close()
+		return nil, fmt.Errorf("create anonymous array: unlink: %w", err)
 	}
 	return fillHeader(seg, hdr, h, nbytes), nil
 }
@@ -62,7 +91,7 @@ func Send(conn *net.UnixConn, a *Array) error {
 		return fmt.Errorf("send: %w", errClosedArray(a))
 	}
 	msg := []byte(a.Descriptor().String() + "\n")
-	n, _, err := conn.WriteMsgUnix(msg, rightsFor(f), nil)
+	n, _, err := conn.WriteMsgUnix(msg, osshm.Rights(f), nil)
 	if err == nil && n < len(msg) {
 		_, err = conn.Write(msg[n:])
 	}
@@ -86,6 +115,13 @@ func Send(conn *net.UnixConn, a *Array) error {
 // passed off under another's name, a pipe, socket, directory or device) is
 // refused before mapping with an error wrapping ErrUnsafeFD, and every
 // descriptor the message carried is closed.
+//
+// With the shm_open backend, an shm object with no name (what
+// CreateAnonymous makes there, macOS having no memfd) is mapped too: on
+// macOS its size, once set, cannot change. On Linux that object is an
+// unlinked file its sender could still shrink: the backend is there to
+// test the macOS logic, not to be used between mutually untrusting
+// processes.
 func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, 64)
@@ -99,8 +135,8 @@ func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 		}
 		return nil, fmt.Errorf("receive: message carries no file descriptor")
 	}
-	f, err := fdFrom(oob[:oobn])
-	if err == nil && flags&syscall.MSG_CTRUNC != 0 { // more descriptors than fit: the kernel closed the rest
+	f, err := osshm.FileFromRights(oob[:oobn])
+	if err == nil && osshm.Truncated(flags) { // more descriptors than fit: the kernel closed the rest
 		f.Close()
 		err = fmt.Errorf("want one file descriptor in the message, got more")
 	}
@@ -126,8 +162,16 @@ func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 		f.Close()
 		return nil, fmt.Errorf("receive: %w", err)
 	}
-	seg := newSegment(d.Name, path, mode, false, f)
-	if seg.data, err = mapFile(f, size, mode); err != nil {
+	var ns namespace.Backend
+	b, _ := backend()
+	if path != "" && d.Path == "" && path == b.Path(d.Name) {
+		ns = b // a named segment: Unlink unlinks it in its namespace
+	}
+	if b == namespace.ShmOpen && path == "" {
+		ns = b // the header, not fstat, gives the size of an shm object
+	}
+	seg := newSegment(d.Name, path, mode, false, f, ns)
+	if seg.data, err = mapFile(f, b.MapSize(size), mode); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("receive: %w", err)
 	}
@@ -148,8 +192,9 @@ func receivedPath(d Descriptor) string {
 	if d.Path != "" {
 		return d.Path
 	}
-	if clean, err := CleanName(d.Name); err == nil && !d.Anonymous {
-		return segmentPath(clean)
+	b, err := backend()
+	if clean, cerr := CleanName(d.Name); err == nil && cerr == nil && !d.Anonymous {
+		return b.Path(clean)
 	}
 	return ""
 }
@@ -158,32 +203,36 @@ func receivedPath(d Descriptor) string {
 // safe to map (see Receive), else an error wrapping ErrUnsafeFD; and the
 // path of the file if f is the file d names ("" for an anonymous array).
 func checkReceived(f *os.File, d Descriptor) (size int64, path string, err error) {
-	st, err := statOf(f)
+	st, err := osshm.Stat(f)
 	if err != nil {
 		return 0, "", err
 	}
-	if st.kind != "" {
-		if st.kind == "a FIFO" {
-			st.kind = "a pipe or FIFO"
+	if st.Kind != "" {
+		if st.Kind == "a FIFO" {
+			st.Kind = "a pipe or FIFO"
 		}
-		return 0, "", fmt.Errorf("%w: it is %s, not a regular file", ErrUnsafeFD, st.kind)
+		return 0, "", fmt.Errorf("%w: it is %s, not a regular file", ErrUnsafeFD, st.Kind)
 	}
 	named := receivedPath(d)
 	isNamed := false
 	if named != "" {
-		at, err := lstatState(named)
-		isNamed = err == nil && st.linked && at.same(st)
+		at, err := osshm.Lstat(named)
+		isNamed = err == nil && st.Linked && at.Same(st)
 	}
 	const why = "its sender could shrink it under the mapping"
 	switch {
 	case isNamed:
-		return st.size, named, nil
-	case sealedAgainstShrink(f):
-		return st.size, "", nil
+		return st.Size, named, nil
+	case osshm.SealedAgainstShrink(f):
+		return st.Size, "", nil
+	case named == "" && !st.Linked && isShmOpen():
+		return st.Size, "", nil // an anonymous shm object (see Receive)
+	case osshm.ShmSizeFixed && isShmOpen():
+		return st.Size, named, nil // macOS: an shm object's size is set once
 	case named != "":
 		return 0, "", fmt.Errorf("%w: it is not the segment %q its descriptor names, nor sealed against shrinking: %s",
 			ErrUnsafeFD, cmp.Or(d.Path, d.Name), why)
-	case !st.linked:
+	case !st.Linked:
 		return 0, "", fmt.Errorf("%w: it is not sealed against shrinking and has no name (an unsealed memfd, "+
 			"an O_TMPFILE or an unlinked file): %s", ErrUnsafeFD, why)
 	}
@@ -199,3 +248,9 @@ func label(a *Array) string {
 }
 
 func errClosedArray(a *Array) error { return fmt.Errorf("%s: %w", label(a), os.ErrClosed) }
+
+// isShmOpen reports whether $NPSHM_BACKEND is shm_open (or its default is).
+func isShmOpen() bool {
+	b, _ := backend()
+	return b == namespace.ShmOpen
+}

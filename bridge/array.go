@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/npshm/npshm/internal/namespace"
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -61,8 +63,8 @@ func CreateFile(path string, h npy.Header) (*Array, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	seg := newSegment(path, path, ReadWrite, true, f)
-	if err := reserve(f, size); err != nil {
+	seg := newSegment(path, path, ReadWrite, true, f, "")
+	if err := osshm.Reserve(f, size); err != nil {
 		seg.discard()
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
@@ -135,7 +137,13 @@ func OpenFile(path string, mode Mode) (*Array, error) {
 }
 
 func newArray(seg *Segment) (*Array, error) {
-	h, err := readHeader(seg.file)
+	var h npy.Header
+	var err error
+	if seg.ns == namespace.ShmOpen {
+		h, err = headerFromMapping(seg.data)
+	} else {
+		h, err = readHeader(seg.file)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +155,26 @@ func newArray(seg *Segment) (*Array, error) {
 		return nil, fmt.Errorf("%w: %s %s needs %d data bytes after a %d-byte header, segment is %d bytes",
 			ErrTruncated, h.DType, shapeString(h.Shape), nbytes, h.DataOffset, len(seg.data))
 	}
+	if seg.ns == namespace.ShmOpen {
+		// the size fstat gave is page-rounded (macOS): the header says where
+		// the array ends. The capacity is kept, so Close unmaps it all.
+		seg.data = seg.data[:int64(h.DataOffset)+nbytes]
+	}
 	return &Array{seg: seg, header: h, nbytes: nbytes}, nil
+}
+
+// headerFromMapping parses the header at the start of a mapping: shm_open
+// objects cannot be read with pread on macOS. The mapping covers whole
+// pages of the object, so reading any of it cannot fault.
+func headerFromMapping(b []byte) (npy.Header, error) {
+	if len(b) == 0 {
+		return npy.Header{}, fmt.Errorf("%w: segment is empty", npy.ErrNotNpy)
+	}
+	total, err := npy.HeaderLen(b)
+	if err == nil && total < len(b) {
+		b = b[:total]
+	}
+	return npy.ParseHeader(b)
 }
 
 // readHeader reads and parses the header with pread, not through the
@@ -239,7 +266,7 @@ func (a *Array) Descriptor() Descriptor {
 	switch {
 	case id.path == "":
 		d.Anonymous = true
-	case id.path != segmentPath(id.name):
+	case a.seg.ns == "" || id.path != a.seg.ns.Path(id.name):
 		d.Path = id.path
 	}
 	return d

@@ -14,6 +14,7 @@ import (
 
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/internal/shmtest"
+	"github.com/npshm/npshm/lifecycle"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -375,7 +376,7 @@ func TestPublishEdges(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("Publish with failing fill: %v", err)
 	}
-	entries, _ := bridge.List()
+	entries, _ := lifecycle.List()
 	for _, e := range entries {
 		if (e.Temporary && e.Creator.PID == os.Getpid()) || e.Name == name {
 			t.Fatalf("failed publish left %s", e.Name)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/npshm/npshm/internal/osshm"
 )
 
 // Room for a new segment.
@@ -30,7 +32,7 @@ func fits(dir string, size int64) error {
 	free, memory := int64(math.MaxInt64), true // a memfd: memory, with no filesystem limit
 	if dir != "" {
 		var err error
-		if free, memory, err = dirSpace(dir); err != nil {
+		if free, memory, err = osshm.DirSpace(dir); err != nil {
 			return nil // the create that follows reports what is wrong with dir
 		}
 	}
@@ -40,7 +42,7 @@ func fits(dir string, size int64) error {
 	if !memory {
 		return nil
 	}
-	room, bound, short := memoryShort(size)
+	room, bound, short := osshm.MemoryShort(size)
 	if !short {
 		return nil
 	}
@@ -63,7 +65,7 @@ func noSpaceFix(dir string, short bool) string {
 	case short:
 		return "free memory or raise the memory limit (docker run --memory=..., Kubernetes resources.limits.memory), or set " + DirEnv + " to a disk directory"
 	}
-	if _, memory, err := dirSpace(dir); err == nil && !memory {
+	if _, memory, err := osshm.DirSpace(dir); err == nil && !memory {
 		return "free space there or set " + DirEnv + " to a directory with room"
 	}
 	return "give the container more shared memory (docker run --shm-size=..., Kubernetes emptyDir {medium: Memory, sizeLimit: ...}) or set " + DirEnv + " to a larger tmpfs or a disk directory"
@@ -74,7 +76,7 @@ func noSpaceFix(dir string, short bool) string {
 func noSpaceAt(err error, dir string, size int64) error {
 	switch {
 	case errors.Is(err, ErrNoSpace):
-	case isNoSpace(err):
+	case osshm.IsNoSpace(err):
 		err = fmt.Errorf("%w: %w", ErrNoSpace, err)
 	default:
 		return err

@@ -8,7 +8,24 @@
 // follow Python's: an optional leading '/', then up to 255 bytes with no '/',
 // NUL or ".."; auto names are "psm_" and 8 random hex digits (also valid on
 // macOS, whose limit is 30 bytes); names beginning with ".npshm-tmp-" are
-// reserved for npshm's temporaries. Segments are created with
+// reserved for npshm's temporaries.
+//
+// # Backends: Linux and macOS
+//
+// $NPSHM_BACKEND (BackendEnv) says how segments are named. "dir", the
+// default on Linux, is the above: files in a directory, with everything
+// this package and package lifecycle (ls, gc) offer. "shm_open", the
+// default on macOS, uses POSIX shm_open/shm_unlink as Python's
+// _posixshmem does (on Linux: files in /dev/shm, NPSHM_DIR ignored), and
+// keeps macOS's limits on Linux too, so the tests check them there: names
+// of at most 30 bytes; the header, not fstat (page-rounded on macOS),
+// gives the array's size; no records for gc (ls and gc refuse, wrapping
+// errors.ErrUnsupported); no rename, so Array.Publish under another name
+// and pooling are refused or skipped, and Publish and Put create the array
+// under its name, writing its header's first byte last; no memfd, so
+// CreateAnonymous makes an shm object and unlinks it at once. Any other
+// value is an error naming the variable (ErrUnknownBackend). The OS calls
+// live in internal/osshm. Segments are created with
 // O_CREAT|O_EXCL and mode 0600, and their memory is reserved at create, so
 // a full /dev/shm is an ErrNoSpace error then, never a SIGBUS later. A
 // request that cannot fit at all (more than the directory's free space, or

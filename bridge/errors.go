@@ -1,6 +1,11 @@
 package bridge
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/npshm/npshm/internal/namespace"
+	"github.com/npshm/npshm/internal/osshm"
+)
 
 // Errors callers can branch on with errors.Is. Missing segments wrap
 // os.ErrNotExist, name clashes os.ErrExist, use after Close os.ErrClosed;
@@ -13,7 +18,7 @@ var (
 	// ErrNotRegular: a segment name (or .npy path) that is not a regular
 	// file: a FIFO, a directory, a device, a socket, or a symbolic link,
 	// which opening never follows. The error says which.
-	ErrNotRegular = errors.New("not a regular file")
+	ErrNotRegular = osshm.ErrNotRegular
 	// ErrUnsafeFD: a file descriptor received from a peer (Receive) that is
 	// unsafe to map: not a regular file, or one whose sender could shrink it
 	// under the mapping, being neither sealed against shrinking (a memfd
@@ -29,7 +34,7 @@ var (
 	// for the segment, or (for a tmpfs or memfd) the machine or this
 	// process's cgroup has not the memory. It is reported at create, never
 	// as a SIGBUS later, with what was asked, what is free and the fix.
-	ErrNoSpace = errors.New("no space for segment")
+	ErrNoSpace = osshm.ErrNoSpace
 	// ErrTruncated: the segment is shorter than its header says its data is.
 	ErrTruncated = errors.New("segment shorter than its array")
 	// ErrDType: a typed view was asked for a type that is not the array's.
@@ -39,7 +44,6 @@ var (
 	// ErrDescriptor: a descriptor that is malformed or does not match the
 	// segment it names.
 	ErrDescriptor = errors.New("bad descriptor")
+	// ErrUnknownBackend: $NPSHM_BACKEND is neither "dir" nor "shm_open".
+	ErrUnknownBackend = namespace.ErrUnknownBackend
 )
-
-// errNoPopulate: the kernel lacks MADV_POPULATE_WRITE (before 5.14).
-var errNoPopulate = errors.New("MADV_POPULATE_WRITE unsupported")

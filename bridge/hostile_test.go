@@ -1,3 +1,5 @@
+//go:build linux
+
 package bridge_test
 
 // Hostile peers and odd files: what another process (or another local user)
@@ -21,6 +23,7 @@ import (
 
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/internal/shmtest"
+	"github.com/npshm/npshm/lifecycle"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -122,9 +125,9 @@ func TestOpenRefusesNonRegular(t *testing.T) {
 		}
 	})
 	t.Run("listing", func(t *testing.T) {
-		var entries []bridge.Entry
+		var entries []lifecycle.Entry
 		var err error
-		withinDeadline(t, "List", release, func() { entries, err = bridge.List() })
+		withinDeadline(t, "List", release, func() { entries, err = lifecycle.List() })
 		if err != nil || len(entries) != 1 || entries[0].Name != "real" {
 			t.Fatalf("List: %v %v, want only the real segment", entries, err)
 		}
@@ -132,7 +135,7 @@ func TestOpenRefusesNonRegular(t *testing.T) {
 		if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "it holds: real)") {
 			t.Fatalf("Get(typo): %v", err)
 		}
-		withinDeadline(t, "GC", release, func() { _, err = bridge.GC(true) })
+		withinDeadline(t, "GC", release, func() { _, err = lifecycle.GC(true) })
 		if err != nil {
 			t.Fatalf("GC: %v", err)
 		}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package bridge_test
 
 import (
@@ -10,6 +12,7 @@ import (
 
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/internal/shmtest"
+	"github.com/npshm/npshm/lifecycle"
 )
 
 // TestReservedTempPrefix: a name beginning with ".npshm-tmp-" is npshm's
@@ -92,8 +95,8 @@ func testMissingDir(t *testing.T, dir string) {
 		"CreateArray": func() error { _, err := bridge.CreateArray("x", f64(1)); return err },
 		"Publish":     func() error { _, err := bridge.Publish("x", f64(1), nil); return err },
 		"Unlink":      func() error { return bridge.Unlink("x") },
-		"List":        func() error { _, err := bridge.List(); return err },
-		"GC":          func() error { _, err := bridge.GC(true); return err },
+		"List":        func() error { _, err := lifecycle.List(); return err },
+		"GC":          func() error { _, err := lifecycle.GC(true); return err },
 	}
 	for name, f := range calls {
 		err := f()

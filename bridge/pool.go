@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 
+	"github.com/npshm/npshm/internal/namespace"
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -18,7 +20,9 @@ import (
 // A reused array is not zeroed: the producer overwrites it. Only segments
 // that no other process holds, and that still have their name, return to the
 // pool; pooled segments wait under hidden temporary names (removed by Close,
-// or by gc if the process dies). A Pool is safe for concurrent use.
+// or by gc if the process dies). A Pool is safe for concurrent use. With
+// the shm_open backend, which cannot rename, nothing is kept: Put closes
+// and unlinks.
 type Pool struct {
 	mu   sync.Mutex
 	idle []*Segment // oldest first
@@ -52,7 +56,7 @@ func (p *Pool) CreateArray(h npy.Header) (*Array, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		name := NewName()
-		err := renameNoReplace(seg.Path(), segmentPath(name))
+		err := osshm.RenameNoReplace(seg.Path(), segmentPath(name))
 		if err == nil {
 			seg.setID(name, segmentPath(name))
 			break
@@ -73,14 +77,14 @@ func (p *Pool) CreateArray(h npy.Header) (*Array, error) {
 func (p *Pool) Put(a *Array) bool {
 	s := a.seg
 	path := s.Path()
-	if !s.created || path == "" || !p.reusable(s) {
+	if !s.created || path == "" || !s.ns.CanRename() || !p.reusable(s) {
 		s.Close()
 		if s.created && path != "" {
-			os.Remove(path)
+			s.remove()
 		}
 		return false
 	}
-	tmp := segmentPath(tempName())
+	tmp := segmentPath(namespace.TempName())
 	if err := os.Rename(path, tmp); err != nil {
 		s.discard()
 		return false
@@ -108,11 +112,11 @@ func (p *Pool) reusable(s *Segment) bool {
 	if s.file == nil {
 		return false
 	}
-	if st, err := statOf(s.file); err != nil || !st.linked {
+	if st, err := osshm.Stat(s.file); err != nil || !st.Linked {
 		return false
 	}
-	alone, _ := tryLockExclusive(s.file) // converts our shared lock, if nobody else holds one
-	lockShared(s.file)
+	alone, _ := osshm.TryLockExclusive(s.file) // converts our shared lock, if nobody else holds one
+	osshm.LockShared(s.file)
 	return alone
 }
 

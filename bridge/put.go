@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/npshm/npshm/internal/namespace"
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -37,7 +39,14 @@ func Put(name string, src io.Reader) (*Array, error) {
 		return nil, fmt.Errorf("put: %w", err)
 	}
 	size := int64(len(raw)) + nbytes
-	seg, err := createNamed(tempName(), func(path string) (*os.File, error) { return createFile(path, size) })
+	b, err := backend()
+	if err != nil {
+		return nil, fmt.Errorf("put: %w", err)
+	}
+	if !b.CanRename() {
+		return putInPlace(name, src, raw, h, nbytes)
+	}
+	seg, err := createNamed(namespace.TempName(), size)
 	if err != nil {
 		return nil, fmt.Errorf("put %q: %w", cmp.Or(name, "(new name)"), err)
 	}
@@ -77,6 +86,36 @@ func Put(name string, src io.Reader) (*Array, error) {
 	return a, nil
 }
 
+// putInPlace is Put for a backend that cannot rename (shm_open): the
+// segment is created under name (replacing what is there; a fresh name if
+// empty) and filled through its mapping (shm objects take no write(2) on
+// macOS), the first byte of its header written last, so a reader that
+// attaches before is refused (not an npy image) rather than handed a
+// half-filled array.
+func putInPlace(name string, src io.Reader, raw []byte, h npy.Header, nbytes int64) (*Array, error) {
+	size := int64(len(raw)) + nbytes
+	var seg *Segment
+	var err error
+	if name == "" {
+		seg, err = createSegment("", size)
+	} else {
+		seg, err = createReplacing(name, size)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("put %q: %w", cmp.Or(name, "(new name)"), err)
+	}
+	copy(seg.data[1:], raw[1:])
+	if _, err = io.ReadFull(src, seg.data[len(raw):]); errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = fmt.Errorf("%w: input ends before its %d data bytes", ErrTruncated, nbytes)
+	}
+	if err != nil {
+		seg.discard()
+		return nil, fmt.Errorf("put %q: %w", cmp.Or(name, "(new name)"), err)
+	}
+	seg.data[0] = raw[0]
+	return &Array{seg: seg, header: h, nbytes: nbytes}, nil
+}
+
 func isRegular(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode().IsRegular()
@@ -93,7 +132,7 @@ func copyFileInto(dst []byte, src *os.File, nbytes int64, hlen int) error {
 		return fmt.Errorf("%w: input has %d of %d data bytes", ErrTruncated, st.Size()-int64(hlen), nbytes)
 	}
 	return inChunks(size, 16<<20, func(lo, hi int64) error {
-		if err := populateRange(dst[lo:hi]); err != nil && !errors.Is(err, errNoPopulate) {
+		if err := osshm.PopulateRange(dst[lo:hi]); err != nil && !errors.Is(err, osshm.ErrNoPopulate) {
 			return err
 		}
 		if _, err := src.ReadAt(dst[lo:hi], lo); err != nil {

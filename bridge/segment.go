@@ -6,9 +6,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/npshm/npshm/internal/namespace"
+	"github.com/npshm/npshm/internal/osshm"
 )
 
 // Mode says how a segment is mapped.
@@ -42,6 +46,7 @@ type Segment struct {
 	id      atomic.Pointer[segmentID] // replaced whole by publish and Pool, read without the lock
 	mode    Mode
 	created bool
+	ns      namespace.Backend // the namespace of a named segment; "" for a file or an anonymous array
 
 	mu   sync.Mutex
 	file *os.File
@@ -52,8 +57,8 @@ type Segment struct {
 // path for file-backed segments) and the file behind it ("" if anonymous).
 type segmentID struct{ name, path string }
 
-func newSegment(name, path string, mode Mode, created bool, f *os.File) *Segment {
-	s := &Segment{mode: mode, created: created, file: f}
+func newSegment(name, path string, mode Mode, created bool, f *os.File, ns namespace.Backend) *Segment {
+	s := &Segment{mode: mode, created: created, file: f, ns: ns}
 	s.setID(name, path)
 	return s
 }
@@ -82,13 +87,13 @@ func createSegment(name string, size int64) (*Segment, error) {
 	if size <= 0 || size > math.MaxInt {
 		return nil, fmt.Errorf("create segment %q: %w: %d bytes", name, ErrInvalidSize, size)
 	}
-	s, err := createNamed(name, func(path string) (*os.File, error) { return createFile(path, size) })
+	s, err := createNamed(name, size)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.mapPopulated(size); err != nil {
 		s.discard()
-		return nil, fmt.Errorf("create segment %q: %w", s.Name(), noSpaceAt(err, filepath.Dir(s.Path()), size))
+		return nil, fmt.Errorf("create segment %q: %w", s.Name(), noSpaceAt(err, s.ns.SpaceDir(), size))
 	}
 	return s, nil
 }
@@ -102,9 +107,14 @@ func (s *Segment) mapPopulated(size int64) error {
 	return populate(s.file, s.data)
 }
 
-// createNamed runs create on the path of name (or of fresh names until one
-// is free) and returns an unmapped read-write Segment.
-func createNamed(name string, create func(path string) (*os.File, error)) (*Segment, error) {
+// createNamed creates segment name (or fresh names until one is free),
+// size bytes long, in the namespace $NPSHM_BACKEND chooses (see createIn),
+// and returns it unmapped, read-write.
+func createNamed(name string, size int64) (*Segment, error) {
+	b, err := backend()
+	if err != nil {
+		return nil, fmt.Errorf("create segment: %w", err)
+	}
 	auto := name == ""
 	for attempt := 0; ; attempt++ {
 		n := name
@@ -115,16 +125,40 @@ func createNamed(name string, create func(path string) (*os.File, error)) (*Segm
 		if err != nil {
 			return nil, fmt.Errorf("create segment: %w", err)
 		}
-		path := segmentPath(clean)
-		f, err := create(path)
+		f, err := createIn(b, clean, size)
 		if auto && errors.Is(err, os.ErrExist) && attempt < 100 {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create segment %q: %w", clean, err)
 		}
-		return newSegment(clean, path, ReadWrite, true, f), nil
+		return newSegment(clean, b.Path(clean), ReadWrite, true, f, b), nil
 	}
+}
+
+// createIn makes segment name in namespace b, size bytes long (a size of 0
+// leaves it empty, to be sized later: shm_open objects can be sized once).
+// With the dir backend it is createFile; shm_open objects take no records
+// (no flock, no xattr).
+func createIn(b namespace.Backend, name string, size int64) (*os.File, error) {
+	if b.Records() {
+		return createFile(b.Path(name), size)
+	}
+	if err := fits(b.SpaceDir(), size); err != nil {
+		return nil, err
+	}
+	f, err := b.Create(name)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	if size > 0 {
+		if err := f.Truncate(size); err != nil {
+			f.Close()
+			b.Unlink(name)
+			return nil, fmt.Errorf("size %d bytes: %w", size, err)
+		}
+	}
+	return f, nil
 }
 
 // createFile makes path exclusively (0600) and size bytes long (sparse),
@@ -145,10 +179,10 @@ func createFile(path string, size int64) (*os.File, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	if err := lockShared(f); err != nil {
+	if err := osshm.LockShared(f); err != nil {
 		return fail(fmt.Errorf("flock: %w", err))
 	}
-	if err := setXattr(f, xattrCreator, self.String()); err != nil {
+	if err := osshm.SetXattr(f, namespace.XattrCreator, namespace.Self); err != nil {
 		return fail(fmt.Errorf("record creator: %w", err))
 	}
 	if err := f.Truncate(size); err != nil {
@@ -164,6 +198,9 @@ func unwrapPath(err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
+		if errors.Is(err, os.ErrNotExist) && strings.HasPrefix(pe.Op, "shm_") {
+			return notFound{"POSIX shared memory (shm_open)"}
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			if err := checkDir(filepath.Dir(pe.Path)); err != nil {
 				return err
@@ -180,23 +217,26 @@ type notFound struct{ dir string }
 func (e notFound) Error() string        { return "no such segment in " + e.dir }
 func (e notFound) Is(target error) bool { return target == os.ErrNotExist }
 
-// notRegular is a name that is not a regular file; errors.Is(err,
-// ErrNotRegular) holds.
-type notRegular struct{ kind string }
-
-func (e notRegular) Error() string        { return "is " + e.kind + ", not a regular file" }
-func (e notRegular) Is(target error) bool { return target == ErrNotRegular }
-
-// fileState is what the kernel says of a file (statOf, lstatState).
-type fileState struct {
-	kind     string // "" for a regular file, else what it is: "a FIFO", ...
-	size     int64
-	linked   bool // it has a name (a link count above zero)
-	dev, ino uint64
+// mapFile maps size bytes of f shared, read-only (PROT_READ) or read-write.
+func mapFile(f *os.File, size int64, mode Mode) ([]byte, error) {
+	if size < 0 || int64(int(size)) != size {
+		return nil, fmt.Errorf("%w: %d bytes", ErrInvalidSize, size)
+	}
+	return osshm.Map(f, size, mode == ReadWrite)
 }
 
-// same reports whether two states are of the same file.
-func (a fileState) same(b fileState) bool { return a.dev == b.dev && a.ino == b.ino }
+// populate allocates and maps every page of b, a fresh shared mapping of f,
+// on every core: the pages are reserved (a full tmpfs is ErrNoSpace here,
+// not SIGBUS later) and the producer's writes then take no page faults.
+// Kernels before 5.14 lack MADV_POPULATE_WRITE; then f's space is reserved
+// with fallocate instead.
+func populate(f *os.File, b []byte) error {
+	err := inChunks(int64(len(b)), 32<<20, func(lo, hi int64) error { return osshm.PopulateRange(b[lo:hi]) })
+	if errors.Is(err, osshm.ErrNoPopulate) {
+		return osshm.Reserve(f, int64(len(b)))
+	}
+	return err
+}
 
 // OpenSegment maps an existing segment in full. A missing name wraps
 // os.ErrNotExist; a name that is a symbolic link (never followed), a FIFO,
@@ -206,7 +246,19 @@ func OpenSegment(name string, mode Mode) (*Segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
-	s, err := openPath(clean, segmentPath(clean), mode, false)
+	b, err := backend()
+	if err != nil {
+		return nil, fmt.Errorf("open segment %q: %w", clean, err)
+	}
+	var s *Segment
+	if b.Records() {
+		s, err = openPath(clean, b.Path(clean), mode, false)
+		if s != nil {
+			s.ns = b
+		}
+	} else {
+		s, err = openShm(b, clean, mode)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open segment %q: %w", clean, err)
 	}
@@ -226,7 +278,7 @@ func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
 	}
 	var replacedSince time.Time
 	for {
-		f, err := openFile(path, flag, follow)
+		f, err := osshm.Open(path, flag, follow)
 		if err != nil {
 			return nil, unwrapPath(err)
 		}
@@ -236,16 +288,16 @@ func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
 		// again: the name holds the new array, or is gone (not found). A
 		// name republished without pause can replace each file we open;
 		// that is retried for replacedWait, not reported as missing.
-		if err := lockShared(f); err != nil {
+		if err := osshm.LockShared(f); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("flock: %w", err)
 		}
-		st, err := statOf(f)
+		st, err := osshm.Stat(f)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
-		if !st.linked {
+		if !st.Linked {
 			f.Close()
 			if replacedSince.IsZero() {
 				replacedSince = time.Now()
@@ -254,15 +306,43 @@ func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
 			}
 			continue
 		}
-		data, err := mapFile(f, st.size, mode)
+		data, err := mapFile(f, st.Size, mode)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
-		s := newSegment(name, path, mode, false, f)
+		s := newSegment(name, path, mode, false, f, "")
 		s.data = data
 		return s, nil
 	}
+}
+
+// openShm opens and maps segment name of a namespace without records
+// (shm_open): no flock, no look for a replaced file (nothing renames), and
+// the size fstat gives taken as page-rounded, as macOS reports it; the
+// array's header says how much of it is the array (newArray).
+func openShm(b namespace.Backend, name string, mode Mode) (*Segment, error) {
+	flag := os.O_RDONLY
+	if mode == ReadWrite {
+		flag = os.O_RDWR
+	}
+	f, err := b.Open(name, flag)
+	if err != nil {
+		return nil, unwrapPath(err)
+	}
+	st, err := osshm.Stat(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	data, err := mapFile(f, b.MapSize(st.Size), mode)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := newSegment(name, b.Path(name), mode, false, f, b)
+	s.data = data
+	return s, nil
 }
 
 // Name is the segment's name without a leading slash, as Python's
@@ -293,7 +373,7 @@ func (s *Segment) Close() error {
 	if s.file == nil {
 		return nil
 	}
-	err := unmap(s.data)
+	err := osshm.Unmap(s.data)
 	if cerr := s.file.Close(); err == nil {
 		err = cerr
 	}
@@ -313,17 +393,26 @@ func (s *Segment) Unlink() error {
 	if id.path == "" {
 		return nil // anonymous: nothing to unlink
 	}
-	if err := removeFile(id.path); err != nil {
+	if err := s.remove(); err != nil {
 		return fmt.Errorf("unlink segment %q: %w", id.name, unwrapPath(err))
 	}
 	return nil
 }
 
+// remove removes the segment's name (or file).
+func (s *Segment) remove() error {
+	id := s.id.Load()
+	if s.ns != "" {
+		return s.ns.Unlink(id.name)
+	}
+	return osshm.RemoveFile(id.path)
+}
+
 // discard closes and removes a segment this call just created.
 func (s *Segment) discard() {
 	s.Close()
-	if path := s.Path(); path != "" {
-		os.Remove(path)
+	if s.Path() != "" {
+		s.remove()
 	}
 }
 
@@ -333,7 +422,11 @@ func Unlink(name string) error {
 	if err != nil {
 		return fmt.Errorf("unlink segment: %w", err)
 	}
-	if err := removeFile(segmentPath(clean)); err != nil {
+	b, err := backend()
+	if err != nil {
+		return fmt.Errorf("unlink segment %q: %w", clean, err)
+	}
+	if err := b.Unlink(clean); err != nil {
 		return fmt.Errorf("unlink segment %q: %w", clean, unwrapPath(err))
 	}
 	return nil

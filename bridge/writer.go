@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/npshm/npshm/internal/osshm"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -22,8 +23,14 @@ import (
 // maps it as an Array, Discard removes it. A producer that learns the
 // array's length as it goes (the text loader) starts with a guess and
 // corrects it with SetShape.
+//
+// With the shm_open backend (whose objects take no write(2) and are sized
+// once, on macOS) the name is taken at CreateArrayWriter with an empty
+// object, the writes go to an unlinked staging file in os.TempDir(), and
+// Finish sizes the object and copies the data in: one copy more.
 type ArrayWriter struct {
 	seg     *Segment
+	stage   *os.File // shm_open: where writes go until Finish; nil for dir
 	hlen    int64
 	nbytes  atomic.Int64 // the data's size, for Write's bounds check
 	written atomic.Int64 // data bytes written (callers write each byte once)
@@ -44,11 +51,27 @@ func CreateArrayWriter(name string, h npy.Header) (*ArrayWriter, error) {
 		return nil, fmt.Errorf("create array %q: %w", name, err)
 	}
 	size := int64(len(hdr)) + nbytes
-	seg, err := createNamed(name, func(path string) (*os.File, error) { return createFile(path, size) })
+	b, err := backend()
+	if err != nil {
+		return nil, fmt.Errorf("create array %q: %w", name, err)
+	}
+	if !b.Records() {
+		if err := fits(b.SpaceDir(), size); err != nil {
+			return nil, fmt.Errorf("create array %q: %w", name, err)
+		}
+		size = 0 // sized once, at Finish
+	}
+	seg, err := createNamed(name, size)
 	if err != nil {
 		return nil, err
 	}
 	w := &ArrayWriter{seg: seg, header: encodedHeader(h, hdr), hlen: int64(len(hdr))}
+	if !b.Records() {
+		if w.stage, err = stagingFile(); err != nil {
+			seg.discard()
+			return nil, fmt.Errorf("create array %q: %w", seg.Name(), err)
+		}
+	}
 	w.nbytes.Store(nbytes)
 	if err := w.write(hdr, 0); err != nil {
 		seg.discard()
@@ -94,7 +117,7 @@ func (w *ArrayWriter) SetShape(shape []int) error {
 		err = fits(filepath.Dir(w.seg.Path()), grow) // the writes that follow allocate it
 	}
 	if err == nil {
-		err = w.seg.file.Truncate(w.hlen + nbytes)
+		err = w.target().Truncate(w.hlen + nbytes)
 	}
 	if err == nil {
 		err = w.write(hdr, 0)
@@ -108,8 +131,27 @@ func (w *ArrayWriter) SetShape(shape []int) error {
 }
 
 func (w *ArrayWriter) write(p []byte, off int64) error {
-	_, err := w.seg.file.WriteAt(p, off)
-	return noSpaceAt(err, filepath.Dir(w.seg.Path()), w.hlen+w.nbytes.Load())
+	_, err := w.target().WriteAt(p, off)
+	return noSpaceAt(err, filepath.Dir(w.target().Name()), w.hlen+w.nbytes.Load())
+}
+
+// target is the file the writes go to: the segment's, or the staging file.
+func (w *ArrayWriter) target() *os.File {
+	if w.stage != nil {
+		return w.stage
+	}
+	return w.seg.file
+}
+
+// stagingFile is an unlinked file in os.TempDir() for an ArrayWriter's
+// writes (shm_open backend).
+func stagingFile() (*os.File, error) {
+	f, err := os.CreateTemp("", ".npshm-stage-*")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
 }
 
 // Finish allocates whatever was not written (so that no later access can
@@ -122,8 +164,11 @@ func (w *ArrayWriter) Finish() (*Array, error) {
 	defer w.mu.Unlock()
 	nbytes := w.nbytes.Load()
 	size := w.hlen + nbytes
+	if w.stage != nil {
+		return w.finishStaged(size, nbytes)
+	}
 	if w.written.Load() != nbytes { // else every byte, so every page, is allocated
-		if err := reserve(w.seg.file, size); err != nil {
+		if err := osshm.Reserve(w.seg.file, size); err != nil {
 			w.Discard()
 			return nil, fmt.Errorf("finish array %q: %w", w.seg.Name(), noSpaceAt(err, filepath.Dir(w.seg.Path()), size))
 		}
@@ -137,5 +182,35 @@ func (w *ArrayWriter) Finish() (*Array, error) {
 	return &Array{seg: w.seg, header: w.header, nbytes: nbytes}, nil
 }
 
+// finishStaged sizes the shm object once, maps it and copies the staging
+// file's image in.
+func (w *ArrayWriter) finishStaged(size, nbytes int64) (*Array, error) {
+	fail := func(err error) (*Array, error) {
+		w.Discard()
+		return nil, fmt.Errorf("finish array %q: %w", w.seg.Name(), noSpaceAt(err, w.seg.ns.SpaceDir(), size))
+	}
+	if err := fits(w.seg.ns.SpaceDir(), size); err != nil {
+		return fail(err)
+	}
+	if err := w.seg.file.Truncate(size); err != nil {
+		return fail(err)
+	}
+	if err := w.seg.mapPopulated(size); err != nil {
+		return fail(err)
+	}
+	if _, err := w.stage.ReadAt(w.seg.data, 0); err != nil && err != io.EOF {
+		return fail(err)
+	}
+	w.stage.Close()
+	w.stage = nil
+	return &Array{seg: w.seg, header: w.header, nbytes: nbytes}, nil
+}
+
 // Discard removes the segment (nothing is left behind).
-func (w *ArrayWriter) Discard() { w.seg.discard() }
+func (w *ArrayWriter) Discard() {
+	if w.stage != nil {
+		w.stage.Close()
+		w.stage = nil
+	}
+	w.seg.discard()
+}

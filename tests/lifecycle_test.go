@@ -14,6 +14,7 @@ import (
 
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/internal/shmtest"
+	"github.com/npshm/npshm/lifecycle"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -82,7 +83,7 @@ func kill(t *testing.T, cmd *exec.Cmd) {
 
 func gcNames(t *testing.T) []string {
 	t.Helper()
-	removed, err := bridge.GC(false)
+	removed, err := lifecycle.GC(false)
 	if err != nil {
 		t.Fatalf("GC: %v", err)
 	}
@@ -102,6 +103,7 @@ func exists(name string) bool {
 // way through; readers of the name only ever see the complete old array, and
 // gc reclaims the unfinished temporary.
 func TestKillProducerMidFill(t *testing.T) {
+	shmtest.NeedsDir(t)
 	shmtest.PrivateDir(t)
 	name := shmtest.Name(t)
 	old, err := bridge.Publish(name, npy.Header{DType: npy.Float64, Shape: []int{1 << 20}}, func(a *bridge.Array) error {
@@ -143,6 +145,7 @@ func TestKillProducerMidFill(t *testing.T) {
 // TestKillProducerFirstPublish: with no previous array, a killed publish
 // leaves no array under the name at all.
 func TestKillProducerFirstPublish(t *testing.T) {
+	shmtest.NeedsDir(t)
 	shmtest.PrivateDir(t)
 	name := shmtest.Name(t)
 	producer, _ := helper(t, "publish-slow", name)
@@ -162,6 +165,7 @@ func TestKillProducerFirstPublish(t *testing.T) {
 // holds vanish with them, gc keeps the segment while its creator runs and
 // reclaims it once the creator is killed too.
 func TestKillConsumers(t *testing.T) {
+	shmtest.NeedsDir(t)
 	shmtest.PrivateDir(t)
 	creator, line := helper(t, "create-hold", "")
 	name := line[1]
@@ -195,7 +199,7 @@ func TestKillConsumers(t *testing.T) {
 
 func holders(t *testing.T, name string) int {
 	t.Helper()
-	entries, err := bridge.List()
+	entries, err := lifecycle.List()
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
@@ -211,6 +215,7 @@ func holders(t *testing.T, name string) int {
 // TestGCNeverRemovesInUse: the creator has exited without unlinking, but a
 // Python process still holds the array: gc leaves it until that one exits.
 func TestGCNeverRemovesInUse(t *testing.T) {
+	shmtest.NeedsDir(t)
 	shmtest.PrivateDir(t)
 	creator, line := helper(t, "create-exit", "")
 	name := line[1]
@@ -235,9 +240,10 @@ func TestGCNeverRemovesInUse(t *testing.T) {
 // SharedMemory whose creator is gone (a dry run, so the test removes nothing
 // of anyone else's).
 func TestGCLeavesForeignAndPublished(t *testing.T) {
+	shmtest.NeedsDir(t)
 	stdlib := strings.TrimSpace(runPy(t, "foreign"))
 	t.Cleanup(func() { bridge.Unlink(stdlib) })
-	would, err := bridge.GC(true)
+	would, err := lifecycle.GC(true)
 	if err != nil {
 		t.Fatalf("GC dry run: %v", err)
 	}
@@ -279,4 +285,40 @@ func cliPath(t *testing.T) string {
 		t.Fatal(cliErr)
 	}
 	return cliBin
+}
+
+// TestKillProducerShmOpen: with the shm_open backend (macOS's: no rename,
+// no gc), a publish fills the array under its name and writes the header's
+// first byte last. Killed mid-fill, it leaves the array there, but Go and
+// Python readers are refused (not an npy image), never handed the
+// half-filled array; only an unlink removes it.
+func TestKillProducerShmOpen(t *testing.T) {
+	t.Setenv("NPSHM_BACKEND", "shm_open")
+	name := shmtest.Name(t)
+	producer, line := helper(t, "publish-slow", name)
+	if len(line) != 2 || line[0] != "filling" || line[1] != name {
+		t.Fatalf("helper said %v, want it filling %s itself", line, name)
+	}
+	for _, when := range []string{"while the producer fills", "after the kill"} {
+		if when == "after the kill" {
+			kill(t, producer)
+		}
+		if a, err := bridge.Get(name); !errors.Is(err, npy.ErrNotNpy) {
+			if a != nil {
+				a.Close()
+			}
+			t.Errorf("%s, Get: %v, want ErrNotNpy", when, err)
+		}
+		out, err := exec.Command(python(t), "-c", `import sys, npshm
+try:
+    npshm.attach(sys.argv[1])
+except npshm.SegmentError as e:
+    print("refused:", e)`, name).CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), "refused:") {
+			t.Errorf("%s, Python's attach: %v\n%s", when, err, out)
+		}
+	}
+	if err := bridge.Unlink(name); err != nil {
+		t.Fatalf("Unlink: %v", err)
+	}
 }

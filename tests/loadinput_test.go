@@ -106,6 +106,7 @@ func TestLoadPipes(t *testing.T) {
 // segment directory. (Whether the change lands mid-load is up to the
 // scheduler; the loader's own TestInputChanged makes it land every time.)
 func TestLoadFileChangedUnderCLI(t *testing.T) {
+	shmtest.NeedsDir(t) // counts the segments in a directory of its own
 	dir := shmtest.PrivateDir(t)
 	text := []byte(strings.Repeat("chr1 123456 12.5 7 8\n", 2_000_000)) // 42 MB
 	midLoad := 0

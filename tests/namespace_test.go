@@ -13,6 +13,7 @@ import (
 
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/internal/shmtest"
+	"github.com/npshm/npshm/lifecycle"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -81,6 +82,7 @@ func firstLine(t *testing.T, r *bufio.Reader) []string {
 // and reclaims it once it exits. The old code removed it at once ("creator
 // exited"). The creator is Go here and Python in the subtest.
 func TestGCAcrossPIDNamespaces(t *testing.T) {
+	shmtest.NeedsDir(t)
 	creators := map[string]func(name string) []string{
 		"go": func(name string) []string {
 			return []string{os.Args[0], "-test.run=^TestNamespaceHelper$"}
@@ -99,8 +101,8 @@ print("created", os.getpid(), flush=True); sys.stdin.read()`, name}
 			if f := firstLine(t, out); len(f) != 2 || f[0] != "created" {
 				t.Fatalf("helper: %v", f)
 			}
-			entries, _ := bridge.List()
-			i := slices.IndexFunc(entries, func(e bridge.Entry) bool { return e.Name == name })
+			entries, _ := lifecycle.List()
+			i := slices.IndexFunc(entries, func(e lifecycle.Entry) bool { return e.Name == name })
 			if i < 0 {
 				t.Fatalf("%s not listed", name)
 			}
@@ -134,6 +136,7 @@ print("created", os.getpid(), flush=True); sys.stdin.read()`, name}
 // keeps a segment whose creator it cannot see, even one that exited, and
 // says why. gc on the host reclaims it. The old code removed it.
 func TestGCFromAnotherPIDNamespace(t *testing.T) {
+	shmtest.NeedsDir(t)
 	shmtest.PrivateDir(t)
 	creator, fields := helper(t, "create-exit", "")
 	name := fields[1]
@@ -157,6 +160,7 @@ func TestGCFromAnotherPIDNamespace(t *testing.T) {
 // npshm's temporary prefix, which gc would then delete as an abandoned
 // temporary.
 func TestCLIRefusesReservedNames(t *testing.T) {
+	shmtest.NeedsDir(t) // counts the segments in a directory of its own
 	dir := shmtest.PrivateDir(t)
 	csv := filepath.Join(t.TempDir(), "a.csv")
 	os.WriteFile(csv, []byte("1,2\n3,4\n"), 0o600)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/npshm/npshm/bridge"
+	"github.com/npshm/npshm/lifecycle"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -146,7 +147,7 @@ type lsEntry struct {
 }
 
 // state says what gc would make of a segment.
-func state(e bridge.Entry) string {
+func state(e lifecycle.Entry) string {
 	switch {
 	case !e.Ours:
 		return "foreign"
@@ -184,7 +185,7 @@ Examples:
 }
 
 func ls(stdout io.Writer, asJSON, all bool) error {
-	entries, err := bridge.List()
+	entries, err := lifecycle.List()
 	if err != nil {
 		return err
 	}
@@ -288,7 +289,7 @@ Examples:
 }
 
 func gc(stdout, stderr io.Writer, dry, asJSON bool) error {
-	removed, err := bridge.GC(dry)
+	removed, err := lifecycle.GC(dry)
 	if asJSON {
 		type row struct {
 			Name   string `json:"name"`
@@ -326,7 +327,7 @@ func gc(stdout, stderr io.Writer, dry, asJSON bool) error {
 // another PID namespace (a container sharing /dev/shm) that this process
 // cannot see into; gc in the root PID namespace (the host) can judge them.
 func keptUnseen(stderr io.Writer) {
-	entries, _ := bridge.List()
+	entries, _ := lifecycle.List()
 	for _, e := range entries {
 		if e.Ours && (e.Temporary || !e.Published) && len(e.Holders) == 0 && !e.Creator.Visible() {
 			fmt.Fprintf(stderr, "gc: kept %s: its creator is in another PID namespace, which gc cannot see from here (run gc on the host)\n", escape(e.Name))

@@ -103,14 +103,24 @@ Examples:
 			return holdArrays(stdout, os.Stdin, arrays)
 		}
 		for i, a := range arrays {
-			var err error
+			target := a.Name()
 			switch {
 			case *name != "":
-				err = a.Publish(*name)
+				target = *name
 			case *each != "":
-				err = a.Publish(*each + strconv.Itoa(i))
-			default:
-				err = a.Publish(a.Name())
+				target = *each + strconv.Itoa(i)
+			}
+			err := a.Publish(target)
+			if errors.Is(err, errors.ErrUnsupported) {
+				// the shm_open backend cannot rename: copy into an array made
+				// under its name (one copy more), drop the loaded one
+				var c *bridge.Array
+				c, err = bridge.Publish(target, a.Header(), func(c *bridge.Array) error { copy(c.Data(), a.Data()); return nil })
+				if err == nil {
+					a.Unlink()
+					a.Close()
+					arrays[i] = c
+				}
 			}
 			if err != nil {
 				for _, b := range arrays[i:] {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/internal/shmtest"
+	"github.com/npshm/npshm/lifecycle"
 	"github.com/npshm/npshm/npy"
 )
 
@@ -156,7 +157,7 @@ func TestPutRepublishes(t *testing.T) {
 	if old.Data()[31] != 1 || cur.Data()[31] != 2 {
 		t.Fatalf("old reader sees %d, new reader %d; want 1 and 2", old.Data()[31], cur.Data()[31])
 	}
-	entries, _ := bridge.List()
+	entries, _ := lifecycle.List()
 	for _, e := range entries {
 		if e.Temporary && e.Creator.PID == os.Getpid() {
 			t.Errorf("temporary %s left behind", e.Name)

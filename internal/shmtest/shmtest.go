@@ -20,7 +20,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/npshm/npshm/bridge"
+	"github.com/npshm/npshm/lifecycle"
 )
 
 var (
@@ -47,8 +47,12 @@ func Track(pid int) {
 	mu.Unlock()
 }
 
-// Dir is the segment directory the tests use.
+// Dir is the segment directory the tests use (/dev/shm, where shm_open's
+// objects are on Linux, with NPSHM_BACKEND=shm_open).
 func Dir() string {
+	if os.Getenv("NPSHM_BACKEND") == "shm_open" {
+		return "/dev/shm"
+	}
 	if d := os.Getenv("NPSHM_DIR"); d != "" {
 		return d
 	}
@@ -57,7 +61,11 @@ func Dir() string {
 
 // Ours lists the segments in Dir() that belong to this test run.
 func Ours() []string {
-	entries, _ := bridge.List() // creators come from the xattr or a temporary's name
+	entries, err := lifecycle.List() // creators come from the xattr or a temporary's name
+	if err != nil {                  // the shm_open backend cannot list: on Linux its objects are in /dev/shm
+		des, _ := os.ReadDir(Dir())
+		entries = lifecycle.ListDir(Dir(), des)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	var out []string
@@ -96,12 +104,29 @@ func Main(m *testing.M) int {
 	return code
 }
 
+// ShmOpen reports whether the tests run with NPSHM_BACKEND=shm_open.
+func ShmOpen() bool { return os.Getenv("NPSHM_BACKEND") == "shm_open" }
+
+// NeedsDir skips t with NPSHM_BACKEND=shm_open: what it checks (ls, gc,
+// lifecycle records, temporaries, NPSHM_DIR) exists with the dir backend
+// only, as on macOS.
+func NeedsDir(t testing.TB) {
+	t.Helper()
+	if ShmOpen() {
+		t.Skip("needs the dir backend (listing, gc, lifecycle records): NPSHM_BACKEND=shm_open has none, as on macOS")
+	}
+}
+
 // PrivateDir points NPSHM_DIR (for this test and the processes it starts)
 // at a fresh directory on the same tmpfs as /dev/shm, so a test can run gc
 // or count segments without touching anyone else's. At cleanup it fails the
-// test if segments remain there, and removes the directory.
+// test if segments remain there, and removes the directory. With
+// NPSHM_BACKEND=shm_open, which ignores NPSHM_DIR, it returns Dir().
 func PrivateDir(t *testing.T) string {
 	t.Helper()
+	if ShmOpen() {
+		return Dir() // shm_open ignores NPSHM_DIR: the tests' unique names keep them apart
+	}
 	dir := filepath.Join("/dev/shm", prefix()+strconv.FormatInt(counter.Add(1), 10)+".d")
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatalf("PrivateDir: %v", err)

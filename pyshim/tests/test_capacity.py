@@ -109,6 +109,7 @@ def test_beyond_memory(private_dir, name):
     assert os.listdir(private_dir) == []
 
 
+@pytest.mark.dir_only
 def test_small_tmpfs(small_tmpfs, name):
     """On a 64 MiB tmpfs (a container's default /dev/shm) what fits is made;
     what does not fails at create naming --shm-size, emptyDir and NPSHM_DIR."""
@@ -128,6 +129,7 @@ def test_small_tmpfs(small_tmpfs, name):
         must_fail_no_space(lambda n: npshm.create(n, "f8"), 5 << 20, *SHM_FIXES)
 
 
+@pytest.mark.dir_only
 def test_tmpfs_larger_than_memory(huge_tmpfs, name):
     """A tmpfs larger than memory: its free space does not stop a request
     larger than memory; the memory check does, before any page is touched."""
@@ -137,6 +139,7 @@ def test_tmpfs_larger_than_memory(huge_tmpfs, name):
     assert os.listdir(d) == []
 
 
+@pytest.mark.dir_only
 @pytest.mark.parametrize("bad", [".npshm-tmp-999999-x", "/.npshm-tmp-1-y", ".npshm-tmp-"])
 def test_reserved_temp_prefix(private_dir, bad):
     """npshm's temporaries are gc'd once the PID in their name is gone: no
@@ -155,6 +158,7 @@ def test_reserved_temp_prefix(private_dir, bad):
     os.unlink(os.path.join(private_dir, "ok"))
 
 
+@pytest.mark.dir_only
 @pytest.mark.parametrize("slash", ["", "/"])
 def test_missing_dir(monkeypatch, tmp_path, slash):
     """A mistyped NPSHM_DIR is said so, not read as 'no such segment' (a

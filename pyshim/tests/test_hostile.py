@@ -37,6 +37,7 @@ def private_dir(tmp_path, monkeypatch):
     return d
 
 
+@pytest.mark.dir_only
 def test_open_refuses_links_and_directories(private_dir, tmp_path):
     secret = tmp_path / "secret"
     secret.write_bytes(b"root:secret-hash:19000::::::\n")
@@ -58,6 +59,7 @@ def test_open_refuses_links_and_directories(private_dir, tmp_path):
     assert secret.read_bytes() == b"root:secret-hash:19000::::::\n"
 
 
+@pytest.mark.dir_only
 def test_fifo_never_hangs(private_dir):
     """A FIFO under a segment's name: attach, get and names return at once
     (run in a child, killed if it hangs)."""
@@ -188,6 +190,7 @@ def _unlinked(tmp):
 KINDS = list(_kinds("", "/"))
 
 
+@pytest.mark.dir_only
 @pytest.mark.parametrize("kind", KINDS)
 def test_recv_hostile_fds(kind, name, tmp_path):
     """Only a memfd sealed against shrinking and the very file a descriptor
@@ -230,6 +233,7 @@ def test_recv_closes_extra_fds():
         b.close()
 
 
+@pytest.mark.dir_only
 def test_sender_truncating_never_crashes_receiver():
     """A sender that shrinks what it sent to one page after recv: the
     receiver either refused it (unsealed) or holds a sealed memfd that
@@ -328,6 +332,7 @@ def _replaced_while_attaching(name, replacements):
     return result.get("array"), result.get("error")
 
 
+@pytest.mark.dir_only
 def test_open_follows_replacements(name, monkeypatch):
     """An attach that finds, each time it has its lock, that the name was
     republished meanwhile keeps following it (6 times in a row) and opens
@@ -341,6 +346,7 @@ def test_open_follows_replacements(name, monkeypatch):
     assert isinstance(err, TimeoutError) and "replaced" in str(err), err
 
 
+@pytest.mark.dir_only
 def test_republish_under_load(name):
     """While another process republishes a name as fast as it can, attaching
     it never raises FileNotFoundError: the name exists at every moment.

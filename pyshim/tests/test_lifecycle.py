@@ -17,6 +17,7 @@ def path(name):
     return os.path.join(npshm.shm_dir(), name)
 
 
+@pytest.mark.dir_only
 def test_publish_get_republish(name):
     d = npshm.publish(name, np.arange(5.0))
     assert d["name"] == name and d["shape"] == [5]
@@ -48,6 +49,7 @@ def test_published_array_outlives_its_publisher(name):
     os.unlink(path(name))
 
 
+@pytest.mark.dir_only
 def test_get_missing_lists_names(name):
     npshm.publish(name, np.zeros(1))
     with pytest.raises(FileNotFoundError, match=name):
@@ -56,6 +58,7 @@ def test_get_missing_lists_names(name):
     os.unlink(path(name))
 
 
+@pytest.mark.dir_only
 def test_shared_publish_in_place(name):
     with npshm.create((3,), "i4") as s:
         s.array[:] = [7, 8, 9]
@@ -65,6 +68,7 @@ def test_shared_publish_in_place(name):
     os.unlink(path(name))
 
 
+@pytest.mark.dir_only
 def test_creator_and_holder_records():
     with npshm.share(np.zeros(10)) as s:
         pid, start, pidns = os.getxattr(s.path, "user.npshm.creator").split()
@@ -127,6 +131,7 @@ def test_send_named_segment():
         assert npshm.recv(b).tolist() == [0, 1, 2]
 
 
+@pytest.mark.dir_only
 def test_recv_refuses_unsealed_memfd():
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     fd = os.memfd_create("x")
@@ -153,6 +158,7 @@ def test_anonymous_cannot_be_attached_by_descriptor():
     s.close()
 
 
+@pytest.mark.dir_only
 def test_publish_on_full_filesystem(tmp_path, monkeypatch):
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a small tmpfs")

@@ -205,6 +205,7 @@ if __name__ == "__main__":
 '''
 
 
+@pytest.mark.dir_only  # counts the segment directory and runs gc: shm_open can list neither
 @pytest.mark.parametrize("method", METHODS)
 def test_worker_returns_shared_parent_frees(method, tmp_path, shm_dir):
     out, _ = run_script(tmp_path, OWNERSHIP, method, env_dir=shm_dir)
@@ -318,6 +319,7 @@ if __name__ == "__main__":
 '''
 
 
+@pytest.mark.dir_only  # counts the segment directory and runs gc: shm_open can list neither
 def test_seed000_pool_pattern(tmp_path, shm_dir):
     """Four text files through a Pool, a failing file and a SIGKILLed worker:
     no hang, and after `npshm gc` nothing is left."""

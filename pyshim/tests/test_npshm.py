@@ -253,6 +253,7 @@ shm.close()
         assert p.stdout.strip() == f"{arr.sum()} (4, 6)"
 
 
+@pytest.mark.dir_only
 def test_full_filesystem_is_enospc(tmp_path, monkeypatch):
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a small tmpfs")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import json
 import mmap
 import os
@@ -37,12 +38,14 @@ from ._segment import (
     XATTR_PERSISTENT,
     SegmentMap,
     UnsafeFDError,
+    backend,
     check_fits,
     check_new_name,
     check_received,
     clean_name,
     create_file_map,
     create_map,
+    create_unlinked,
     missing_dir,
     new_map,
     open_file,
@@ -52,6 +55,7 @@ from ._segment import (
     set_xattr,
     shm_dir,
     temp_name,
+    unlink_path,
 )
 
 __all__ = [
@@ -383,7 +387,7 @@ class Shared:
             self._finalizer.detach()
             self._finalizer = None
         if self._path is not None:
-            os.unlink(self._path)
+            unlink_path(self._path)
 
     def publish(self, name: str, *, exclusive: bool = False) -> None:
         """Make this segment visible as `name`, atomically, replacing any array
@@ -397,6 +401,11 @@ class Shared:
         if self._path is None:
             raise ValueError("an anonymous array has no name to publish; use npshm.publish(name, array)")
         clean = check_new_name(name)
+        if backend() == "shm_open":  # no rename
+            if clean == self._name:
+                return
+            raise io.UnsupportedOperation(f"cannot publish {self._name!r} as {clean!r}: the shm_open backend cannot "
+                                          "rename a segment; use npshm.publish(name, array), which creates it under its name")
         dest = os.path.join(shm_dir(), clean)
         set_xattr(self._path, XATTR_PERSISTENT, b"1")
         if dest != self._path:
@@ -599,9 +608,10 @@ def publish(name: str, array: Any, *, exclusive: bool = False) -> Dict[str, Any]
     replacing, before anything is copied when the name is taken already.
     """
     clean = check_new_name(name)
-    if exclusive and os.path.lexists(os.path.join(shm_dir(), clean)):
-        raise FileExistsError(errno.EEXIST, f"an array is already published as {clean!r}",
-                              os.path.join(shm_dir(), clean))
+    if exclusive and os.path.lexists(segment_path(clean)):  # before anything is copied
+        raise FileExistsError(errno.EEXIST, f"an array is already published as {clean!r}", segment_path(clean))
+    if backend() == "shm_open":
+        return _publish_in_place(clean, array, exclusive)
     s = _share(array, temp_name())
     try:
         s.publish(name, exclusive=exclusive)
@@ -621,10 +631,48 @@ def unlink(name: str) -> None:
     FileNotFoundError."""
     path = segment_path(name)
     try:
-        os.unlink(path)
+        unlink_path(path)
     except FileNotFoundError:
         raise missing_dir(shm_dir()) or FileNotFoundError(
             errno.ENOENT, f"no segment {clean_name(name)!r} in {shm_dir()}", path) from None
+
+
+def _publish_in_place(name: str, array: Any, exclusive: bool) -> Dict[str, Any]:
+    """publish() for the shm_open backend, which cannot rename: the array is
+    created under `name` (replacing an older one unless exclusive) and the
+    first byte of its header is written last, so a reader attaching meanwhile
+    gets SegmentError (not an npy image), never a partial array."""
+    arr = np.asarray(array)
+    if arr.dtype.hasobject:
+        raise ValueError(f"cannot share an object array ({arr.dtype})")
+    fortran = bool(arr.flags.f_contiguous and not arr.flags.c_contiguous)
+    header = encode_header(arr.dtype, fortran, arr.shape)
+    size = len(header) + arr.nbytes
+    for attempt in range(100):
+        try:
+            n, path, mm = create_map(name, size)
+            break
+        except FileExistsError:
+            if exclusive:
+                raise FileExistsError(errno.EEXIST, f"an array is already published as {name!r}",
+                                      segment_path(name)) from None
+            if attempt == 99:
+                raise
+            try:
+                unlink_path(segment_path(name))
+            except FileNotFoundError:
+                pass
+    mm[1 : len(header)] = header[1:]
+    s = Shared(n, path, mm, parse_header(header, size, repr(n)), created=False)
+    try:
+        _copy_into(s.array, arr)
+        mm[0] = header[0]
+        return s.descriptor
+    except BaseException:
+        s.unlink()
+        raise
+    finally:
+        s.close()
 
 
 def get(name: str, *, writable: bool = False) -> np.ndarray:
@@ -633,7 +681,7 @@ def get(name: str, *, writable: bool = False) -> np.ndarray:
     try:
         return attach(name, writable=writable)
     except FileNotFoundError as e:
-        if missing_dir(shm_dir()):
+        if missing_dir(shm_dir()) or backend() == "shm_open":  # shm_open objects cannot be listed
             raise
         existing = [n if n.isprintable() else repr(n) for n in names()]  # no control characters in the message
         have = ", ".join(existing[:10]) + (" ..." if len(existing) > 10 else "") if existing else "none"
@@ -641,7 +689,12 @@ def get(name: str, *, writable: bool = False) -> np.ndarray:
 
 
 def names() -> List[str]:
-    """Names of the npy segments in the segment directory (not temporaries)."""
+    """Names of the npy segments in the segment directory (not temporaries).
+    The shm_open backend cannot list (macOS has no directory of shm objects):
+    io.UnsupportedOperation."""
+    if backend() == "shm_open":
+        raise io.UnsupportedOperation("the shm_open backend cannot list segments (macOS has no directory of POSIX shared "
+                                      "memory objects); set NPSHM_BACKEND=dir to list them")
     out = []
     d = shm_dir()
     try:
@@ -699,15 +752,21 @@ def share_anonymous(array: Any = None, *, shape: Union[int, Tuple[int, ...], Lis
     for x in shape:
         count *= int(x)
     size = len(header) + count * dtype.itemsize
-    check_fits("", size, "anonymous array")
-    fd = os.memfd_create("npshm", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    try:
-        os.ftruncate(fd, size)
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
-        mm = reserve_map(fd, size, "anonymous array")
-    except BaseException:
-        os.close(fd)
-        raise
+    if backend() == "shm_open":  # no memfd (macOS): an shm object unlinked once made
+        fd, mm = create_unlinked(size)
+    elif not hasattr(os, "memfd_create"):
+        raise io.UnsupportedOperation("share_anonymous needs a memfd (Linux) or the shm_open backend (macOS's default): "
+                                      "unset NPSHM_BACKEND or set it to shm_open")
+    else:
+        check_fits("", size, "anonymous array")
+        fd = os.memfd_create("npshm", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        try:
+            os.ftruncate(fd, size)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+            mm = reserve_map(fd, size, "anonymous array")
+        except BaseException:
+            os.close(fd)
+            raise
     mm[: len(header)] = header
     hdr = parse_header(header, size, "anonymous array")
     s = Shared("", None, mm, hdr, created=True, fd=fd)

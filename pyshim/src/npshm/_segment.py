@@ -3,6 +3,14 @@
 Nothing here goes through multiprocessing.shared_memory, so no segment is
 ever registered with multiprocessing's resource tracker: attaching never
 unlinks at exit and never prints "leaked shared_memory" warnings.
+
+Two backends, chosen by $NPSHM_BACKEND as in Go (default: dir on Linux,
+shm_open on macOS): "dir", files in shm_dir() with every feature; and
+"shm_open", POSIX shm_open/shm_unlink through the stdlib's _posixshmem (on
+Linux a file in /dev/shm, NPSHM_DIR ignored), with macOS's limits kept on
+Linux too: names of at most 30 bytes, no flock or xattr records, no
+listing or rename, the header (not fstat, page-rounded on macOS) giving the
+array's size, and anonymous arrays as shm objects unlinked once made.
 """
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ import mmap
 import os
 import secrets
 import stat
+import sys
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -19,6 +28,44 @@ from ._format import SegmentError
 
 DEFAULT_DIR = "/dev/shm"
 MAX_NAME_LEN = 255
+BACKEND_ENV = "NPSHM_BACKEND"
+MAX_SHM_NAME = 30  # macOS's PSHMNAMLEN is 31 with the leading slash shm_open is given
+
+
+def backend() -> str:
+    """'dir' or 'shm_open', as $NPSHM_BACKEND says (unset: shm_open on macOS,
+    dir elsewhere); any other value raises ValueError naming the variable."""
+    v = os.environ.get(BACKEND_ENV, "")
+    if v in ("dir", "shm_open"):
+        return v
+    if v:
+        raise ValueError(f"{BACKEND_ENV}={v!r}: unknown backend; set it to 'dir' or 'shm_open' (or unset it)")
+    return "shm_open" if sys.platform == "darwin" else "dir"
+
+
+def _is_shm(path: str) -> bool:
+    """Whether path names a segment of the shm_open backend (not a file)."""
+    return backend() == "shm_open" and os.path.dirname(path) == (shm_dir() or "/")
+
+
+def _shm_open(path: str, flags: int, mode: int = 0) -> int:
+    import _posixshmem  # type: ignore[import-not-found]  # CPython's, as SharedMemory uses; no stubs
+
+    if sys.platform == "darwin":  # only the flags macOS's shm_open documents; no FIFO can hide there
+        flags &= os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_EXCL
+    fd: int = _posixshmem.shm_open("/" + os.path.basename(path), flags, mode)
+    os.set_inheritable(fd, False)
+    return fd
+
+
+def unlink_path(path: str) -> None:
+    """Remove a segment (shm_unlink with the shm_open backend) or file."""
+    if _is_shm(path):
+        import _posixshmem
+
+        _posixshmem.shm_unlink("/" + os.path.basename(path))
+    else:
+        os.unlink(path)
 
 # Lifecycle records, shared with the Go side (docs/LIFECYCLE.md): a shared
 # flock held as long as the mapping lives (the mmap object keeps a dup of the
@@ -71,6 +118,8 @@ def _creator_record() -> bytes:
 
 
 def set_xattr(fd_or_path: Union[int, str], key: str, value: bytes) -> None:
+    if not hasattr(os, "setxattr"):  # macOS: Python has no xattr calls; no records, as without xattrs
+        return
     try:
         os.setxattr(fd_or_path, key, value)
     except OSError as e:
@@ -91,7 +140,10 @@ class UnsafeFDError(SegmentError):
 
 
 def _kind(mode: int) -> str:
-    """'' for a regular file, else what the file is, for messages."""
+    """'' for a regular file, else what the file is, for messages. macOS's
+    fstat of a POSIX shm object gives no file type: mapped as a file is."""
+    if stat.S_IFMT(mode) == 0 and sys.platform == "darwin":
+        return ""
     for test, kind in ((stat.S_ISREG, ""), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a directory"),
                        (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
                        (stat.S_ISBLK, "a block device")):
@@ -127,7 +179,8 @@ def _open_fd(path: str, what: str, writable: bool, follow: bool) -> int:
     """open_file's open, before the fstat that checks what was opened."""
     flags = (os.O_RDWR if writable else os.O_RDONLY) | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
     try:
-        return os.open(path, flags)
+        # shm_open: glibc adds O_NOFOLLOW and O_CLOEXEC itself
+        return _shm_open(path, flags & ~os.O_NOFOLLOW) if _is_shm(path) else os.open(path, flags)
     except OSError as e:
         if e.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.ENODEV, errno.EOPNOTSUPP):
             try:
@@ -140,9 +193,10 @@ def _open_fd(path: str, what: str, writable: bool, follow: bool) -> int:
 
 
 def _check_regular(st: os.stat_result, what: str) -> None:
-    """SegmentError unless st is a regular file's."""
-    if not stat.S_ISREG(st.st_mode):
-        raise SegmentError(f"{what}: is {_kind(st.st_mode)}, not a regular file")
+    """SegmentError unless st is a regular file's (or macOS's shm object's)."""
+    kind = _kind(st.st_mode)
+    if kind:
+        raise SegmentError(f"{what}: is {kind}, not a regular file")
 
 
 def check_received(fd: int, desc: Any) -> int:
@@ -175,8 +229,13 @@ def check_received(fd: int, desc: Any) -> int:
     try:
         if fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK:
             return st.st_size
-    except OSError:
+    except (OSError, AttributeError):  # a file that takes no seals; no seals at all on macOS
         pass  # a file that takes no seals
+    if backend() == "shm_open" and (sys.platform == "darwin" or not named and st.st_nlink == 0):
+        # an shm object: unlinked once made (share_anonymous, no memfd), or
+        # any on macOS, where its size, once set, cannot change. On Linux the
+        # unlinked file could still be shrunk: the backend is for testing.
+        return st.st_size
     why = "its sender could shrink it under the mapping"
     if named:
         raise UnsafeFDError(f"unsafe file descriptor: it is not the segment {named!r} its descriptor names, "
@@ -190,14 +249,17 @@ def check_received(fd: int, desc: Any) -> int:
 
 def shm_dir() -> str:
     """Where segments live: $NPSHM_DIR if set (normalized: '/mnt/shm/' is
-    '/mnt/shm'), else /dev/shm."""
+    '/mnt/shm'), else /dev/shm. With the shm_open backend, where shm_open's
+    objects are: /dev/shm on Linux, '' on macOS (they are in no directory)."""
+    if backend() == "shm_open":
+        return "" if sys.platform == "darwin" else DEFAULT_DIR
     d = os.environ.get("NPSHM_DIR")
     return os.path.normpath(d) if d else DEFAULT_DIR
 
 
 def clean_name(name: str) -> str:
     """Validate a segment name as SharedMemory takes it; drop a leading '/'."""
-    if type(name) is str and 0 < len(name) <= 64 and name.isascii() and name[0] not in "/." \
+    if type(name) is str and 0 < len(name) <= MAX_SHM_NAME and name.isascii() and name[0] not in "/." \
             and "/" not in name and "\0" not in name and ".." not in name:
         return name  # the common case, checked in a few string scans
     if not isinstance(name, str):
@@ -205,6 +267,9 @@ def clean_name(name: str) -> str:
     n = name[1:] if name.startswith("/") else name
     if not n:
         raise ValueError(f"invalid segment name {name!r}: empty")
+    if len(n.encode()) > MAX_SHM_NAME and backend() == "shm_open":
+        raise ValueError(f"invalid segment name {name!r}: longer than {MAX_SHM_NAME} bytes "
+                         f"({MAX_SHM_NAME + 1} with the leading slash, macOS's limit; {BACKEND_ENV}=shm_open)")
     if len(n.encode()) > MAX_NAME_LEN:
         raise ValueError(f"invalid segment name {name!r}: longer than {MAX_NAME_LEN} bytes")
     if "/" in n or "\0" in n:
@@ -247,7 +312,7 @@ def new_name() -> str:
 
 
 def segment_path(name: str) -> str:
-    return os.path.join(shm_dir(), clean_name(name))
+    return shm_dir() + "/" + clean_name(name)
 
 
 REPLACED_WAIT = 2.0  # seconds an open keeps following a name republished at every look
@@ -269,6 +334,7 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tupl
     as missing. follow: see open_file.
     """
     replaced_since = None
+    shm = _is_shm(path)  # no flock, no rename, no pread: the header is read from the mapping
     while True:
         try:
             fd = _open_fd(path, what, writable, follow)
@@ -279,15 +345,16 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tupl
             # name. The usual case: no one holds the file exclusively, so the
             # lock is taken at once. Else (gc, for a moment) the type is
             # checked first: a FIFO or device someone holds is refused, never
-            # waited on.
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                _check_regular(os.fstat(fd), what)
-                fcntl.flock(fd, fcntl.LOCK_SH)
+            # waited on. shm_open objects take no flock (as on macOS).
+            if not shm:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    _check_regular(os.fstat(fd), what)
+                    fcntl.flock(fd, fcntl.LOCK_SH)
             st = os.fstat(fd)
             _check_regular(st, what)
-            if st.st_nlink == 0:
+            if st.st_nlink == 0 and not shm:
                 now = time.monotonic()
                 if replaced_since is None:
                     replaced_since = now
@@ -297,7 +364,7 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tupl
                 continue  # look again
             if st.st_size == 0:
                 raise SegmentError(f"{what}: segment is empty")
-            head = os.pread(fd, 4096, 0)
+            head = b"" if shm else os.pread(fd, 4096, 0)  # shm: the header is read from the mapping
             return new_map(fd, st.st_size, writable, path, on_disk=follow), head
         finally:
             os.close(fd)
@@ -320,9 +387,15 @@ def reserve_map(fd: int, size: int, what: str, path: str = "", *, populate: bool
     disk (populate=False: a .npy path, or a segment directory that is not
     memory-backed) only has its blocks reserved with posix_fallocate: its
     pages are read in as they are touched, as np.load(mmap_mode) does.
-    on_disk marks a .npy file outside the segment directory.
+    on_disk marks a .npy file outside the segment directory. macOS has
+    neither fallocate nor MADV_POPULATE_WRITE: the file is sized and its
+    pages come on first touch (its VM system backs shared memory; no tmpfs
+    to run out of).
     """
     mpath = path or None
+    if sys.platform == "darwin":
+        os.ftruncate(fd, size)
+        return new_map(fd, size, True, mpath, on_disk)
     if size < _POPULATE_MIN or not populate:
         try:
             os.posix_fallocate(fd, 0, size)
@@ -396,6 +469,10 @@ def create_map(name: Optional[str], size: int) -> Tuple[str, str, SegmentMap]:
     if size <= 0:
         raise ValueError(f"segment size must be positive, not {size}")
     check_fits(shm_dir(), size, repr(name) if name is not None else "(new name)")
+    if backend() == "shm_open":
+        n, path, fd, mm = _create_shm(name, size)
+        os.close(fd)
+        return n, path, mm
     for _ in range(100):
         n = clean_name(name) if name is not None else new_name()
         path = os.path.join(shm_dir(), n)
@@ -409,7 +486,8 @@ def create_map(name: Optional[str], size: int) -> Tuple[str, str, SegmentMap]:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
-            set_xattr(fd, XATTR_CREATOR, _creator_record())
+            if os.path.isdir("/proc/self"):  # the start time comes from /proc (Linux)
+                set_xattr(fd, XATTR_CREATOR, _creator_record())
             memory = _fs_type(os.path.dirname(path)) in _MEMORY_FS
             return n, path, reserve_map(fd, size, repr(n), path, populate=memory)
         except BaseException:
@@ -418,6 +496,38 @@ def create_map(name: Optional[str], size: int) -> Tuple[str, str, SegmentMap]:
         finally:
             os.close(fd)
     raise FileExistsError(errno.EEXIST, "could not find a free segment name")
+
+
+def _create_shm(name: Optional[str], size: int) -> Tuple[str, str, int, SegmentMap]:
+    """create_map for the shm_open backend: shm_open(O_CREAT|O_EXCL, 0600),
+    sized once (macOS allows no more), no flock or xattr. Returns (name,
+    path, fd, mapping)."""
+    for _ in range(100):
+        n = clean_name(name) if name is not None else new_name()
+        path = shm_dir() + "/" + n
+        try:
+            fd = _shm_open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            if name is not None:
+                raise FileExistsError(errno.EEXIST, f"segment {n!r} already exists", path) from None
+            continue
+        try:
+            mm = reserve_map(fd, size, repr(n), path)
+        except BaseException:
+            os.close(fd)
+            unlink_path(path)
+            raise
+        return n, path, fd, mm
+    raise FileExistsError(errno.EEXIST, "could not find a free segment name")
+
+
+def create_unlinked(size: int) -> Tuple[int, SegmentMap]:
+    """An anonymous segment for the shm_open backend (macOS has no memfd): an
+    shm object unlinked right after it is made. Returns (fd, mapping)."""
+    check_fits(shm_dir(), size, "anonymous array")
+    _, path, fd, mm = _create_shm(None, size)
+    unlink_path(path)
+    return fd, mm
 
 
 # Room for a new segment: the twin of Go's bridge/capacity.go. A segment's

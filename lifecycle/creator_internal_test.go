@@ -1,9 +1,11 @@
-package bridge
+package lifecycle
 
 import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/npshm/npshm/internal/osshm"
 )
 
 // TestCreatorRecord: records name the PID namespace as a third field; the
@@ -13,8 +15,8 @@ func TestCreatorRecord(t *testing.T) {
 	if err != nil {
 		t.Skipf("no /proc/self/ns/pid: %v", err)
 	}
-	if self.PIDNS != inodeOf(info) || len(strings.Fields(self.String())) != 3 {
-		t.Fatalf("self = %q, want PID STARTTIME %d", self, inodeOf(info))
+	if self.PIDNS != osshm.Inode(info) || len(strings.Fields(self.String())) != 3 {
+		t.Fatalf("self = %q, want PID STARTTIME %d", self, osshm.Inode(info))
 	}
 	if c, ok := parseCreator(self.String()); !ok || c != self || !c.Alive() {
 		t.Fatalf("parseCreator(%q) = %v %v, alive %v", self, c, ok, c.Alive())
@@ -32,7 +34,7 @@ func TestCreatorRecord(t *testing.T) {
 	// every process, its creator is dead; from any other it cannot be seen
 	// and is kept.
 	gone := Creator{PID: 1, Start: self.Start, PIDNS: 1}
-	if root := self.PIDNS == rootPIDNamespace; gone.Visible() != root || gone.Alive() == root {
+	if root := self.PIDNS == osshm.RootPIDNamespace; gone.Visible() != root || gone.Alive() == root {
 		t.Errorf("creator in a namespace that does not exist: visible %v, alive %v (root namespace: %v)", gone.Visible(), gone.Alive(), root)
 	}
 }

@@ -1,15 +1,15 @@
 //go:build linux
 
-package bridge
+package osshm
 
 // What the kernel says about processes and memory, read from /proc and
-// /sys/fs/cgroup: the one file in the package that reads them (apart from
-// processStart and flockHolders in lifecycle.go).
+// /sys/fs/cgroup: the one file in the module that reads them.
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -20,22 +20,22 @@ import (
 	"syscall"
 )
 
-// rootPIDNamespace is the inode of the initial PID namespace
+// RootPIDNamespace is the inode of the initial PID namespace
 // (PROC_PID_INIT_INO): a process in it sees every process on the machine.
-const rootPIDNamespace = 0xEFFFFFFC
+const RootPIDNamespace = 0xEFFFFFFC
 
-// namespaceOf is the inode of /proc/<pid>/ns/<kind> ("self" for this
+// NamespaceOf is the inode of /proc/<pid>/ns/<kind> ("self" for this
 // process), which names the namespace of that kind (pid, time) <pid> lives
 // in. 0 if unknown.
-func namespaceOf(pid, kind string) uint64 {
+func NamespaceOf(pid, kind string) uint64 {
 	info, err := os.Stat("/proc/" + pid + "/ns/" + kind)
 	if err != nil {
 		return 0
 	}
-	return inodeOf(info)
+	return Inode(info)
 }
 
-// runsInNamespace reports whether a process that is pid in the PID
+// RunsInNamespace reports whether a process that is pid in the PID
 // namespace ns, started at start (clock ticks after boot), still runs. Only
 // a process in the root PID namespace can answer "no" with certainty: it
 // sees every process, so it scans them for those in ns and matches pid
@@ -44,7 +44,7 @@ func namespaceOf(pid, kind string) uint64 {
 // namespace makes the answer "maybe" (true); so does a
 // candidate whose start time it cannot compare, because it lives in another
 // time namespace (whose clocks are offset).
-func runsInNamespace(ns uint64, pid int, start uint64) bool {
+func RunsInNamespace(ns uint64, pid int, start uint64) bool {
 	des, err := os.ReadDir("/proc")
 	if err != nil {
 		return true
@@ -63,15 +63,15 @@ func runsInNamespace(ns uint64, pid int, start uint64) bool {
 			continue // we may not inspect it, but it is in our own namespace
 		case err != nil:
 			return true // cannot tell: keep
-		case inodeOf(info) != ns:
+		case Inode(info) != ns:
 			continue
 		}
 		if pids := nsPIDs(p); len(pids) == 0 || pids[len(pids)-1] != want {
 			continue
 		}
 		n, _ := strconv.Atoi(p)
-		got, running, err := processStart(n)
-		if err == nil && running && (got == start || namespaceOf(p, "time") != namespaceOf("self", "time")) {
+		got, running, err := ProcessStart(strconv.Itoa(n))
+		if err == nil && running && (got == start || NamespaceOf(p, "time") != NamespaceOf("self", "time")) {
 			return true
 		}
 	}
@@ -97,7 +97,7 @@ func nsPIDs(p string) []string {
 // /proc's (1: that one only); 0 if unknown.
 func nsDepth(p string) int { return len(nsPIDs(p)) }
 
-// memoryShort reports whether a new shared-memory segment of size bytes
+// MemoryShort reports whether a new shared-memory segment of size bytes
 // cannot be held: it is more than the machine can give (MemAvailable +
 // SwapFree from /proc/meminfo), or more than the room under this process's
 // cgroup memory limits (its own and its ancestors'). room is that memory,
@@ -107,7 +107,7 @@ func nsDepth(p string) int { return len(nsPIDs(p)) }
 // much as creating a small segment, so the cheap bounds come first: memory
 // free outright (sysinfo) for the machine, the charge under each limit
 // before the file cache that reclaim could add to the room.
-func memoryShort(size int64) (room int64, bound string, short bool) {
+func MemoryShort(size int64) (room int64, bound string, short bool) {
 	if size > freeMemory() {
 		mi := readKV("/proc/meminfo", 1024) // values in kB
 		if avail, ok := mi["MemAvailable"]; ok && size > avail+mi["SwapFree"] {
@@ -284,4 +284,47 @@ func readInt(path string) (int64, bool) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	return v, err == nil
+}
+
+// ProcessStart reads a process's start time (clock ticks after boot, field
+// 22 of /proc/PID/stat) and whether it is running (not a zombie); pid may
+// be "self", which is this process even when /proc was mounted for another
+// PID namespace.
+func ProcessStart(pid string) (start uint64, running bool, err error) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, false, err
+	}
+	// the command name (field 2) may hold spaces and parens: skip past the last ')'
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 20 {
+		return 0, false, fmt.Errorf("short /proc/%s/stat", pid)
+	}
+	start, err = strconv.ParseUint(fields[19], 10, 64)
+	return start, fields[0] != "Z" && fields[0] != "X", err
+}
+
+// FlockHolders maps inode numbers to the PIDs holding flocks on them
+// (/proc/locks).
+func FlockHolders() map[uint64][]int {
+	out := map[uint64][]int{}
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		// "1: FLOCK  ADVISORY  READ 1234 00:1a:5678 0 EOF" (blocked waiters have "->")
+		f := strings.Fields(line)
+		if len(f) < 6 || f[1] != "FLOCK" {
+			continue
+		}
+		pid, err1 := strconv.Atoi(f[4])
+		dev := strings.Split(f[5], ":")
+		ino, err2 := strconv.ParseUint(dev[len(dev)-1], 10, 64)
+		if err1 == nil && err2 == nil {
+			out[ino] = append(out[ino], pid)
+		}
+	}
+	return out
 }
