@@ -175,6 +175,9 @@ func ShmOpen(name string, flag int, perm uint32) (*os.File, error) {
 // ShmUnlink is shm_unlink("/"+name).
 func ShmUnlink(name string) error {
 	if err := unix.Unlink(filepath.Join(ShmDir, name)); err != nil {
+		if err == unix.EISDIR { // glibc's shm_unlink is unlink(2): never an rmdir
+			err = NotRegular{"a directory"}
+		}
 		return &os.PathError{Op: "shm_unlink", Path: "/" + name, Err: err}
 	}
 	return nil

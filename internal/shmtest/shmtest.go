@@ -124,6 +124,7 @@ func NeedsDir(t testing.TB) {
 // NPSHM_BACKEND=shm_open, which ignores NPSHM_DIR, it returns Dir().
 func PrivateDir(t *testing.T) string {
 	t.Helper()
+	NeedsDir(t) // NPSHM_DIR means nothing to the shm_open backend
 	if ShmOpen() {
 		return Dir() // shm_open ignores NPSHM_DIR: the tests' unique names keep them apart
 	}
