@@ -41,11 +41,13 @@ from ._segment import (
     shm_dir,
     temp_name,
 )
+from ._stream import StreamError, StreamReader, StreamWriter, stream_reader, stream_writer
 
 __all__ = [
     "attach", "share", "create", "Shared", "SegmentError", "DescriptorError", "shm_dir",
     "publish", "get", "names", "attach_lines", "share_anonymous", "send", "recv",
     "UnsafeFDError",
+    "stream_writer", "stream_reader", "StreamWriter", "StreamReader", "StreamError",
 ]
 __version__ = "0.1.0"
 
