@@ -13,9 +13,8 @@ Frames are N uint64s, frame seq holding seq*1000+i at index i.
 import sys
 import time
 
-import numpy as np
-
 import npshm
+import numpy as np
 
 
 def frame(seq, n):
@@ -27,7 +26,7 @@ def say(*a):
 
 
 def read(name):
-    got = dropped_seen = 0
+    got = 0
     first = last = 0
     with npshm.stream_reader(name, timeout=60) as r:
         say("ready")
@@ -90,7 +89,7 @@ def main(argv):
         time.sleep(120)
         return 1
     if role == "hang-read":
-        r = npshm.stream_reader(name)
+        r = npshm.stream_reader(name)  # noqa: F841 (held open until killed)
         say("ready")
         time.sleep(120)
         return 1

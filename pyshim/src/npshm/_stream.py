@@ -29,8 +29,9 @@ import os
 import platform
 import struct
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,7 @@ from ._segment import (
     shm_dir,
 )
 
-__all__ = ["StreamError", "StreamWriter", "StreamReader", "stream_writer", "stream_reader"]
+__all__ = ["StreamError", "StreamReader", "StreamWriter", "stream_reader", "stream_writer"]
 
 
 class StreamError(OSError):
@@ -91,7 +92,7 @@ class _Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
 
-_libc = None
+_libc: Any = None
 
 
 def _sys():
@@ -144,7 +145,7 @@ def _locked_by_other(fd: int, off: int) -> bool:
 # --- layout -------------------------------------------------------------------
 
 
-def _slot_dtype(dtype: np.dtype, shape: Tuple[int, ...], slot_size: int) -> np.dtype:
+def _slot_dtype(dtype: np.dtype, shape: tuple[int, ...], slot_size: int) -> np.dtype:
     return np.dtype({"names": ["seq", "ts_ns", "frame"], "formats": ["<u8", "<u8", (dtype, shape)],
                      "offsets": [0, 8, SLOT_HEADER], "itemsize": slot_size})
 
@@ -157,7 +158,7 @@ class _Geometry:
         self.size = self.ctrl + CTRL_SIZE
 
 
-def _frame_spec(shape, dtype) -> Tuple[Tuple[int, ...], np.dtype, int]:
+def _frame_spec(shape, dtype) -> tuple[tuple[int, ...], np.dtype, int]:
     dt = np.dtype(dtype)
     shp = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
     if dt.hasobject:
@@ -176,7 +177,7 @@ def _frame_spec(shape, dtype) -> Tuple[Tuple[int, ...], np.dtype, int]:
 class _End:
     """A mapped stream: its words, its slots, and views of its frames."""
 
-    _mm: Optional[mmap.mmap] = None
+    _mm: mmap.mmap | None = None
 
     def _attach(self, fd: int, mm: mmap.mmap, g: _Geometry, shape, dtype, lossy: bool, writable: bool) -> None:
         self._fd, self._mm, self._g = fd, mm, g
@@ -201,7 +202,7 @@ class _End:
         return self._g.ctrl + CTRL_READERS + i * READER_SIZE
 
     @property
-    def shape(self) -> Tuple[int, ...]:
+    def shape(self) -> tuple[int, ...]:
         """The frames' shape."""
         return self._shape
 
@@ -227,7 +228,8 @@ class _End:
         del self._anchor
         os.close(self._fd)
         try:
-            self._mm.close()
+            if self._mm is not None:
+                self._mm.close()
         except BufferError:
             pass  # views still exported: the mapping goes with the last of them
         self._mm = None
@@ -242,7 +244,7 @@ class _End:
         raise NotImplementedError
 
 
-def _create(name: Optional[str], size: int) -> Tuple[str, str, int, mmap.mmap]:
+def _create(name: str | None, size: int) -> tuple[str, str, int, mmap.mmap]:
     """Create a segment as create_map does (exclusive, 0600, creator record,
     shared flock, memory reserved), keeping the descriptor for the stream's
     byte locks."""
@@ -272,7 +274,7 @@ def _create(name: Optional[str], size: int) -> Tuple[str, str, int, mmap.mmap]:
 class StreamWriter(_End):
     """The producer end of a stream (see stream_writer)."""
 
-    def __init__(self, name: Optional[str], shape, dtype, *, slots: int = 8, lossy: bool = False):
+    def __init__(self, name: str | None, shape, dtype, *, slots: int = 8, lossy: bool = False):
         _sys()
         shp, dt, nbytes = _frame_spec(shape, dtype)
         if slots < 2:
@@ -414,14 +416,13 @@ class StreamWriter(_End):
         except FileNotFoundError:
             pass
         _unlock(self._fd, self._g.ctrl)
-        self._readers = None
         self._release()
 
 
 class StreamReader(_End):
     """One reader of a stream (see stream_reader)."""
 
-    def __init__(self, name: str, *, timeout: Optional[float] = None):
+    def __init__(self, name: str, *, timeout: float | None = None):
         _sys()
         self._name = name
         self._timeout = timeout
@@ -476,8 +477,8 @@ class StreamReader(_End):
         ctrl = os.pread(fd, CTRL_SIZE, g.ctrl)
         if ctrl[:8] != MAGIC:
             raise _NotReady()
-        u32 = lambda o: struct.unpack_from("<I", ctrl, o)[0]  # noqa: E731
-        u64 = lambda o: struct.unpack_from("<Q", ctrl, o)[0]  # noqa: E731
+        u32 = lambda o: struct.unpack_from("<I", ctrl, o)[0]
+        u64 = lambda o: struct.unpack_from("<Q", ctrl, o)[0]
         if (u32(C_VERSION), u64(C_SLOTS), u64(C_SLOT_SIZE), u64(C_FRAME_BYTES), u64(C_DATA_OFFSET), u32(C_MAX_READERS)) != \
                 (VERSION, g.slots, g.slot_size, nbytes, g.data_off, MAX_READERS):
             raise StreamError(errno.EINVAL, f"{what} is not a stream (of this version): its control block does not match its header")
@@ -530,7 +531,7 @@ class StreamReader(_End):
             return False
         return self._q[self._seq[(self._held - 1) % self._g.slots]] == self._held
 
-    def __iter__(self) -> "StreamReader":
+    def __iter__(self) -> StreamReader:
         return self
 
     def __next__(self) -> np.ndarray:
@@ -576,10 +577,10 @@ class StreamReader(_End):
             self._i[self._sleepers] = 1
             t0 = time.monotonic()
             _futex_wait(self._head_addr, h, wait)
-            if time.monotonic() - t0 >= wait / 2 and q[self._head] == h:
-                if (not _locked_by_other(self._fd, self._g.ctrl) and self._i[self._state] != STATE_CLOSED
-                        and q[self._head] == h):
-                    raise StreamError(errno.EPIPE, f"stream {self._name!r}: the producer died without closing the stream")
+            if (time.monotonic() - t0 >= wait / 2 and q[self._head] == h
+                    and not _locked_by_other(self._fd, self._g.ctrl)
+                    and self._i[self._state] != STATE_CLOSED and q[self._head] == h):
+                raise StreamError(errno.EPIPE, f"stream {self._name!r}: the producer died without closing the stream")
 
     def close(self) -> None:
         """Detach: the producer stops waiting for this reader. Frames already
@@ -599,7 +600,7 @@ class _NotReady(Exception):
     pass
 
 
-def stream_writer(name: Optional[str], shape, dtype, *, slots: int = 8, lossy: bool = False) -> StreamWriter:
+def stream_writer(name: str | None, shape, dtype, *, slots: int = 8, lossy: bool = False) -> StreamWriter:
     """Create the stream `name` (None: a fresh name) of frames of this shape
     and dtype, and return its producer: .send(array) copies a frame in,
     `with w.slot() as frame:` fills one in place, .close() ends the stream
@@ -610,7 +611,7 @@ def stream_writer(name: Optional[str], shape, dtype, *, slots: int = 8, lossy: b
     return StreamWriter(name, shape, dtype, slots=slots, lossy=lossy)
 
 
-def stream_reader(name: str, *, timeout: Optional[float] = None) -> StreamReader:
+def stream_reader(name: str, *, timeout: float | None = None) -> StreamReader:
     """Attach to the stream `name` as a new reader, starting at its newest
     frame. Iterating yields read-only ndarrays, views of the slots, in order;
     each stays intact until the next one is asked for (in lossy mode see
