@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -278,8 +279,9 @@ func (w *Writer) releaseDead() {
 }
 
 // Close ends the stream: readers get every frame already published, then
-// io.EOF. It unlinks the name (readers attached keep their mapping) and
-// unmaps. Calling Close again does nothing.
+// io.EOF. It unlinks the name (readers attached keep their mapping; a name
+// removed already, by npshm rm, is no error) and unmaps. Calling Close
+// again does nothing.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -291,6 +293,9 @@ func (w *Writer) Close() error {
 	atomic.StoreUint32(word32(c, cState), stateClosed)
 	futexWake(low32(w.head))
 	err := w.seg.Unlink()
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil // removed already (npshm rm)
+	}
 	if cerr := w.seg.Close(); err == nil {
 		err = cerr
 	}
