@@ -19,6 +19,7 @@ import (
 	"github.com/npshm/npshm/internal/shmtest"
 	"github.com/npshm/npshm/npy"
 	"github.com/npshm/npshm/stream"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) {
@@ -405,5 +406,30 @@ func TestErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(bridge.Dir(), name)); !os.IsNotExist(err) {
 		t.Errorf("Close left the segment: %v", err)
+	}
+}
+
+// The frames' timestamps are CLOCK_MONOTONIC, the clock Python's
+// time.monotonic_ns() and clock_gettime read.
+func TestTimestampIsClockMonotonic(t *testing.T) {
+	w, err := stream.Create(shmtest.Name(t), frameHeader(1), stream.Options{})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	defer w.Close()
+	r, err := stream.Open(w.Name())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer r.Close()
+	var before, after unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &before)
+	w.Send(frame(1, 1))
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &after)
+	if _, err := r.Next(ctx(t)); err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	if ts := r.Timestamp(); ts < uint64(before.Nano()) || ts > uint64(after.Nano()) {
+		t.Fatalf("Timestamp %d not within [%d, %d]", ts, before.Nano(), after.Nano())
 	}
 }

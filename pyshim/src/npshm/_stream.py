@@ -309,9 +309,10 @@ class StreamWriter(_End):
             raise
         self._pending = 0
         self._closed = False
-        tbl = np.dtype({"names": ["cursor", "active"], "formats": ["<u8", "<u4"], "offsets": [R_CURSOR, R_ACTIVE],
-                        "itemsize": READER_SIZE})
-        self._readers = np.ndarray((MAX_READERS,), dtype=tbl, buffer=mm, offset=c + CTRL_READERS)
+        # the readers' active words (one numpy call finds them) and cursor indices
+        self._active = np.ndarray((MAX_READERS,), dtype="<u4", buffer=mm, offset=c + CTRL_READERS + R_ACTIVE,
+                                  strides=(READER_SIZE,))
+        self._cursors = [(self._entry(k) + R_CURSOR) // 8 for k in range(MAX_READERS)]
 
     @property
     def name(self) -> str:
@@ -326,7 +327,7 @@ class StreamWriter(_End):
     @property
     def readers(self) -> int:
         """Readers attached now."""
-        return 0 if self._closed else int((self._readers["active"] == 1).sum())
+        return 0 if self._closed else int(np.count_nonzero(self._active == 1))
 
     def _check_open(self) -> None:
         if self._closed:
@@ -354,31 +355,36 @@ class StreamWriter(_End):
         # futex_wake is a full barrier and finds whoever sleeps: wake always.
         _futex_wake(self._head_addr)
 
+    def _slowest(self, need: int) -> int:
+        """The entry of the active reader with the lowest cursor below need; -1 if none."""
+        q, slow, low = self._q, -1, need
+        for k in np.flatnonzero(self._active).tolist():
+            c = q[self._cursors[k]]
+            if c < low:
+                slow, low = k, c
+        return slow
+
     def _wait_readers(self, need: int) -> None:
         last_check = time.monotonic()
-        tbl = self._readers
         while True:
-            active = tbl["active"] == 1
-            cursors = tbl["cursor"]
-            slow = np.flatnonzero(active & (cursors < need))
-            if slow.size == 0:
+            k = self._slowest(need)
+            if k < 0:
                 self._i[self._pwaiting] = 0
                 return
             if time.monotonic() - last_check >= LIVENESS_EVERY:
                 self._release_dead()
                 last_check = time.monotonic()
                 continue
-            k = int(slow[np.argmin(cursors[slow])])
-            cur = int(cursors[k])
+            cur = self._q[self._cursors[k]]
             self._i[self._pwaiting] = 1
             # futex_wait reads the cursor after a full barrier
             _futex_wait(self._base + self._entry(k) + R_CURSOR, cur, PRODUCER_WAIT)
 
     def _release_dead(self) -> None:
-        for k in np.flatnonzero(self._readers["active"] == 1):
-            off = self._entry(int(k))
+        for k in np.flatnonzero(self._active).tolist():
+            off = self._entry(k)
             if _try_lock(self._fd, off):  # nobody holds it: the reader is gone
-                self._readers["active"][k] = 0
+                self._i[(off + R_ACTIVE) // 4] = 0
                 _unlock(self._fd, off)
 
     def send(self, array) -> None:
@@ -416,6 +422,7 @@ class StreamWriter(_End):
         except FileNotFoundError:
             pass
         _unlock(self._fd, self._g.ctrl)
+        del self._active  # a view of the mapping
         self._release()
 
 
