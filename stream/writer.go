@@ -126,7 +126,9 @@ func (w *Writer) Slots() int { return w.g.slots }
 // Sent is the number of frames published so far (the newest one's seq).
 func (w *Writer) Sent() uint64 { return atomic.LoadUint64(w.head) }
 
-// Readers is the number of readers attached now.
+// Readers is the number of readers attached now: entries claimed by a
+// live reader (one that died is not counted, even before the producer
+// frees its entry).
 func (w *Writer) Readers() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -135,8 +137,11 @@ func (w *Writer) Readers() int {
 	}
 	n := 0
 	for i := range maxReaders {
-		if atomic.LoadUint32(word32(w.mem, w.g.reader(i)+rActive)) == 1 {
-			n++
+		e := w.g.reader(i)
+		if atomic.LoadUint32(word32(w.mem, e+rActive)) == 1 {
+			if held, err := lockedByOther(w.file, int64(e)); held && err == nil {
+				n++
+			}
 		}
 	}
 	return n

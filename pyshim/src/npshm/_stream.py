@@ -326,8 +326,10 @@ class StreamWriter(_End):
 
     @property
     def readers(self) -> int:
-        """Readers attached now."""
-        return 0 if self._closed else int(np.count_nonzero(self._active == 1))
+        """Readers attached now (live ones: a reader that died is not counted)."""
+        if self._closed:
+            return 0
+        return sum(_locked_by_other(self._fd, self._entry(k)) for k in np.flatnonzero(self._active == 1).tolist())
 
     def _check_open(self) -> None:
         if self._closed:
