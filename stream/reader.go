@@ -99,16 +99,16 @@ func open(name string) (*Reader, error) {
 	if r.entry < 0 {
 		return fail(fmt.Errorf("%w: all %d reader entries are taken", ErrTooManyReaders, maxReaders))
 	}
-	// Join: cursor first, then active, then look at head again (all
-	// sequentially consistent): a producer that did not see us active yet
-	// published no more than the head we start from, and can only have
-	// overwritten slots older than it (a ring has at least 2 slots).
+	// Join: the newest frame h now is the first this reader takes; its
+	// cursor (h-1) is stored before it shows as active, so a producer that
+	// sees it active keeps frame h and the later ones for it. A producer
+	// that has not seen it yet could only reuse frame h's slot after writing
+	// a whole ring in the meantime; the first frame's seq check (Next) then
+	// starts the reader at the newest frame instead.
 	h := atomic.LoadUint64(r.head)
 	atomic.StoreUint64(word64(mem, r.entry+rCursor), sat(h))
 	atomic.StoreUint64(word64(mem, r.entry+rPID), uint64(os.Getpid()))
 	atomic.StoreUint32(word32(mem, r.entry+rActive), 1)
-	h = atomic.LoadUint64(r.head)
-	atomic.StoreUint64(word64(mem, r.entry+rCursor), sat(h))
 	r.next, r.first = max(h, 1), true
 	return r, nil
 }

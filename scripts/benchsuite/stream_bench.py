@@ -1,6 +1,7 @@
 """Streams benchmark: npshm streams side by side with multiprocessing.Pipe
 (send_bytes), multiprocessing.Queue (ndarray), pyzmq zero-copy PUSH/PULL
-over ipc://, and iceoryx2 when its Python package is installed.
+over ipc://, and iceoryx2 (publish-subscribe of loaned slices, with an
+event service to sleep on) when its Python package is installed.
 
 Throughput: frames/s and GB/s for each frame size, from the producer's
 first send to the last reader's last frame (CLOCK_MONOTONIC in every
@@ -26,6 +27,8 @@ import npshm
 import numpy as np
 
 SIZES = [(64, "64 B"), (4096, "4 KiB"), (1 << 20, "1 MiB"), (4 << 20, "4 MiB")]
+BASELINES = [("pipe", "multiprocessing.Pipe send_bytes"), ("queue", "multiprocessing.Queue ndarray"),
+             ("zmq", "pyzmq PUSH/PULL ipc, zero-copy"), ("iox", "iceoryx2 pub/sub + event, loaned")]
 
 
 def frames_for(size: int, quick: bool) -> int:
@@ -52,17 +55,18 @@ def py_produce(name, size, frames, slots, readers, gap_us=0):
 
 def py_consume(name):
     lat = []
-    n = end = 0
+    n = end = first = 0
     with npshm.stream_reader(name) as r:
         print("ready", flush=True)
         for a in r:
+            first = first or r.seq
             end = time.monotonic_ns()
             lat.append(end - r.timestamp_ns)
             a[0]
             n += 1
     lat.sort()
     p = (lambda q: lat[int(q * (len(lat) - 1))]) if lat else (lambda q: 0)
-    print(n, end, p(0.5), p(0.99), flush=True)
+    print(n, end, p(0.5), p(0.99), first, flush=True)
 
 
 # --- npshm runs -----------------------------------------------------------------
@@ -85,9 +89,9 @@ def npshm_run(helper, producer, consumer, size, frames, readers, gap_us=0, slots
     prod.wait()
     ends, p50, p99 = [], [], []
     for c in cons:
-        n, end, a, b = (int(x) for x in c.stdout.readline().split())
+        n, end, a, b, *_ = (int(x) for x in c.stdout.readline().split())
         c.wait()
-        assert n == frames, (n, frames)
+        assert n == frames, (n, frames, _)
         ends.append(end)
         p50.append(a)
         p99.append(b)
@@ -132,6 +136,43 @@ def _zmq_reader(addr, frames, out):
     ctx.term()
 
 
+def _iox_setup(name):
+    import ctypes
+
+    import iceoryx2 as iox2
+
+    node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
+    svc = (node.service_builder(iox2.ServiceName.new(name)).publish_subscribe(iox2.Slice[ctypes.c_uint8])
+           .enable_safe_overflow(False).subscriber_max_buffer_size(8).open_or_create())
+    ev = node.service_builder(iox2.ServiceName.new(name + "_ev")).event().open_or_create()
+    return iox2, node, svc, ev
+
+
+def _iox_reader(name, frames, out, ready):
+    """iceoryx2: a subscriber (zero-copy sample, viewed as an ndarray) that
+    sleeps on an event listener when nothing is there."""
+    import ctypes
+
+    iox2, _node, svc, ev = _iox_setup(name)
+    sub = svc.subscriber_builder().buffer_size(8).create()
+    lis = ev.listener_builder().create()
+    ready.put(1)
+    lat, end, got = [], 0, 0
+    while got < frames:
+        s = sub.receive()
+        if s is None:
+            lis.timed_wait(iox2.Duration.from_millis(100))
+            continue
+        end = time.monotonic_ns()
+        p = s.payload()
+        a = np.ctypeslib.as_array((ctypes.c_uint8 * p.len()).from_address(p.as_ptr()))
+        lat.append(end - int(a[:8].view(np.uint64)[0]))
+        del a
+        s.delete()
+        got += 1
+    out.put((end, lat))
+
+
 def baseline_run(kind, size, frames, gap_us=0):
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
@@ -167,7 +208,28 @@ def baseline_run(kind, size, frames, gap_us=0):
         def send():
             stamp[0] = time.monotonic_ns()
             s.send(src.copy(), copy=False)  # a fresh buffer per frame: zmq holds it until sent
+    elif kind == "iox":
+        import ctypes
+
+        name = f"npshm_bench_iox_{os.getpid()}_{size}_{gap_us}"
+        ready = ctx.Queue()
+        p = ctx.Process(target=_iox_reader, args=(name, frames, out, ready))
+        p.start()
+        iox2, _node, svc, ev = _iox_setup(name)
+        pub = (svc.publisher_builder().initial_max_slice_len(max(size, 8))
+               .backpressure_strategy(iox2.BackpressureStrategy.RetryUntilDelivered).create())
+        notifier = ev.notifier_builder().create()
+        ready.get()
+
+        def send():
+            stamp[0] = time.monotonic_ns()
+            smp = pub.loan_slice_uninit(max(size, 8))
+            ctypes.memmove(smp.payload().as_ptr(), src.ctypes.data, max(size, 8))
+            smp.assume_init().send()
+            notifier.notify()
     time.sleep(0.3)  # the reader is up and waiting
+    if kind == "iox":
+        pub.update_connections()
     t0 = time.monotonic_ns()
     for _ in range(frames):
         if gap_us:
@@ -215,9 +277,10 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a tenth of the frames (a smoke run)")
     args = ap.parse_args()
     helper = [args.helper]
-    zmq_ok = have("zmq")
+    zmq_ok, iox_ok = have("zmq"), have("iceoryx2")
     print(f"# streams: {os.cpu_count()} CPUs, numpy {np.__version__}, Python {sys.version.split()[0]}"
-          f"{'' if zmq_ok else ', pyzmq not installed (its rows skipped)'}; iceoryx2: not run (see docs/STREAMS.md)")
+          f"{'' if zmq_ok else ', pyzmq not installed (its rows skipped)'}"
+          f"{'' if iox_ok else ', iceoryx2 not installed (its rows skipped)'}; figures vary with the machine's load")
     print(f"{'method':34} {'frame':>6} {'readers':>7} {'frames/s':>11} {'GB/s':>7}")
     for size, label in SIZES:
         frames = frames_for(size, args.quick)
@@ -227,9 +290,8 @@ def main() -> int:
         for what, prod, cons, readers in runs:
             secs, _, _ = npshm_run(helper, prod, cons, size, frames, readers)
             print(f"{what:34} {label:>6} {readers:>7} {frames / secs:>11,.0f} {frames * size / secs / 1e9:>7.2f}", flush=True)
-        for kind, what in [("pipe", "multiprocessing.Pipe send_bytes"), ("queue", "multiprocessing.Queue ndarray"),
-                           ("zmq", "pyzmq PUSH/PULL ipc, zero-copy")]:
-            if kind == "zmq" and not zmq_ok:
+        for kind, what in BASELINES:
+            if (kind == "zmq" and not zmq_ok) or (kind == "iox" and not iox_ok):
                 continue
             n = frames if kind != "queue" else max(20, frames // 4)
             secs, _, _ = baseline_run(kind, size, n)
@@ -242,9 +304,8 @@ def main() -> int:
                              ("npshm numpy -> Go", "py", "go"), ("npshm Go -> Go", "go", "go")]:
         _, p50, p99 = npshm_run(helper, prod, cons, 64, n, 1, gap_us=200)
         print(f"{what:34} {p50 / 1e3:>8.1f} {p99 / 1e3:>8.1f}", flush=True)
-    for kind, what in [("pipe", "multiprocessing.Pipe send_bytes"), ("queue", "multiprocessing.Queue ndarray"),
-                       ("zmq", "pyzmq PUSH/PULL ipc, zero-copy")]:
-        if kind == "zmq" and not zmq_ok:
+    for kind, what in BASELINES:
+        if (kind == "zmq" and not zmq_ok) or (kind == "iox" and not iox_ok):
             continue
         _, p50, p99 = baseline_run(kind, 64, n, gap_us=200)
         print(f"{what:34} {p50 / 1e3:>8.1f} {p99 / 1e3:>8.1f}", flush=True)

@@ -10,8 +10,8 @@ each one naturally aligned 8- or 4-byte load or store (CPython's
 memoryview packs a single item with a fixed-size memcpy, one mov on
 x86-64). On x86-64 (TSO) every load is an acquire and every store a
 release, in program order, which is all the seqlock and the head/cursor
-protocol need. The two places that need a store to be seen before a later
-load (a reader joining; a reader or producer about to sleep) go through the
+protocol need. The places that need a store to be seen before a later
+load (a reader about to sleep; the producer waking readers) go through the
 futex system call, which is a full barrier in the kernel (smp_mb in
 futex_wait and futex_wake). On arm64 the Python side has no such ordering
 for plain loads and stores: a Python reader there may, rarely, see a frame
@@ -505,13 +505,12 @@ class StreamReader(_End):
         q, i = self._q, self._i
         self._cursor = (self._e + R_CURSOR) // 8
         self._cursor_addr = self._base + self._e + R_CURSOR
+        # the newest frame now is our first; the cursor is stored before
+        # active (x86-64: stores in order), see Go's stream.Open
         h = q[self._head]
         q[self._cursor] = max(h - 1, 0)
         q[(self._e + R_PID) // 8] = os.getpid()
         i[(self._e + R_ACTIVE) // 4] = 1
-        _futex_wake(self._cursor_addr)  # a full barrier: active is seen before we read head again
-        h = q[self._head]
-        q[self._cursor] = max(h - 1, 0)
         self._next, self._first = max(h, 1), True
         self._held = 0
         #: frames skipped: fallen a ring behind (lossy mode), or overtaken as they were handed out
