@@ -397,7 +397,11 @@ func TestErrors(t *testing.T) {
 	if err := w.Send(make([]byte, 15)); !errors.Is(err, stream.ErrFrameSize) {
 		t.Errorf("Send 15 bytes: %v", err)
 	}
+	w.Send(make([]byte, 16))
 	w.Close()
+	if w.Sent() != 1 || w.Readers() != 0 {
+		t.Errorf("after Close: Sent %d Readers %d, want 1 0", w.Sent(), w.Readers())
+	}
 	if err := w.Send(make([]byte, 16)); !errors.Is(err, os.ErrClosed) {
 		t.Errorf("Send after Close: %v", err)
 	}

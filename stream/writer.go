@@ -49,6 +49,7 @@ type Writer struct {
 	lossy   bool
 	head    *uint64
 	pending uint64 // seq of the acquired, uncommitted slot; 0 if none
+	sent    uint64 // frames published, kept at Close
 	closed  bool
 }
 
@@ -124,7 +125,14 @@ func (w *Writer) Frame() npy.Header { return w.frame }
 func (w *Writer) Slots() int { return w.g.slots }
 
 // Sent is the number of frames published so far (the newest one's seq).
-func (w *Writer) Sent() uint64 { return atomic.LoadUint64(w.head) }
+func (w *Writer) Sent() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return w.sent
+	}
+	return atomic.LoadUint64(w.head)
+}
 
 // Readers is the number of readers attached now: entries claimed by a
 // live reader (one that died is not counted, even before the producer
@@ -164,7 +172,8 @@ func (w *Writer) Send(frame []byte) error {
 // Acquire returns the next slot's frame bytes to fill in place, waiting in
 // blocking mode until every live reader is done with the frame it held.
 // Commit publishes it. Until then readers do not see it; calling Acquire
-// again returns the same slot. ctx bounds the wait.
+// again returns the same slot. The bytes are valid until Commit or Close.
+// ctx bounds the wait.
 func (w *Writer) Acquire(ctx context.Context) ([]byte, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -294,6 +303,7 @@ func (w *Writer) Close() error {
 		return nil
 	}
 	w.closed = true
+	w.sent = atomic.LoadUint64(w.head)
 	c := w.mem[w.g.ctrl:]
 	atomic.StoreUint32(word32(c, cState), stateClosed)
 	futexWake(low32(w.head))
