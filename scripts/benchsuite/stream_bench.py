@@ -141,6 +141,7 @@ def _iox_setup(name):
 
     import iceoryx2 as iox2
 
+    iox2.set_log_level(iox2.LogLevel.Error)  # not "No config file was loaded" on every node
     node = iox2.NodeBuilder.new().create(iox2.ServiceType.Ipc)
     svc = (node.service_builder(iox2.ServiceName.new(name)).publish_subscribe(iox2.Slice[ctypes.c_uint8])
            .enable_safe_overflow(False).subscriber_max_buffer_size(8).open_or_create())
