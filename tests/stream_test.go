@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -251,5 +252,54 @@ func TestStreamReaderKilled(t *testing.T) {
 	p.cmd.Wait()
 	if _, err := w.Acquire(streamCtx(t)); err != nil {
 		t.Fatalf("Acquire after the reader died: %v", err)
+	}
+}
+
+// TestStreamHelperProcess is not a test: it is a Go producer that
+// TestStreamGoProducerKilled starts as a separate process and kills. It
+// creates the stream NPSHM_STREAM_HELPER names, sends frames 1 to 3 of 8
+// uint64s, says "ready" and waits.
+func TestStreamHelperProcess(t *testing.T) {
+	name := os.Getenv("NPSHM_STREAM_HELPER")
+	if name == "" {
+		t.Skip("helper process only")
+	}
+	w, err := stream.Create(name, npy.Header{DType: npy.Uint64, Shape: []int{8}}, stream.Options{Slots: 4})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	for seq := uint64(1); seq <= 3; seq++ {
+		w.Send(peerFrame(8, seq))
+	}
+	fmt.Println("ready")
+	time.Sleep(time.Hour)
+}
+
+// A Go producer killed with SIGKILL: a Python reader's iteration ends
+// with StreamError after the frames it had.
+func TestStreamGoProducerKilled(t *testing.T) {
+	shmtest.PrivateDir(t)
+	name := "go_killed"
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStreamHelperProcess$")
+	cmd.Env = append(os.Environ(), "NPSHM_STREAM_HELPER="+name)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start helper: %v", err)
+	}
+	shmtest.Track(cmd.Process.Pid)
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("helper: %q", line)
+	}
+	py := startPeer(t, "read", name) // it joined: frame 3, the newest, is its first, killed or not
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if l := py.line(); l != "died 1 3" {
+		t.Fatalf("Python reader after the Go producer died: %q", l)
+	}
+	py.wait()
+	if removed, err := bridge.GC(false); err != nil || len(removed) != 1 {
+		t.Fatalf("gc: %v %v", removed, err)
 	}
 }
