@@ -182,6 +182,8 @@ dtype, shape, size, age (time since last modified) and state:
   orphan     unpublished, creator gone, nobody holds it: npshm gc removes it
   foreign    not made by npshm (e.g. Python's SharedMemory); gc leaves it alone
   temporary  a publish in progress (or one whose process died: gc removes it)
+A stream (docs/STREAMS.md) shows its frame dtype and shape, "xN" slots, and
+after its state its mode, its producer's state, frames sent and readers.
 Control characters in names are shown escaped (\n, \x1b); --json gives
 the exact names.
 

@@ -29,11 +29,12 @@ import os
 import platform
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from ._format import encode_header, parse_header
 from ._segment import (
@@ -158,7 +159,10 @@ class _Geometry:
         self.size = self.ctrl + CTRL_SIZE
 
 
-def _frame_spec(shape, dtype) -> tuple[tuple[int, ...], np.dtype, int]:
+Shape = Union[int, Sequence[int]]  # noqa: UP007 (a runtime alias; Python 3.9 has no int | ...)
+
+
+def _frame_spec(shape: Shape, dtype: npt.DTypeLike) -> tuple[tuple[int, ...], np.dtype, int]:
     dt = np.dtype(dtype)
     shp = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
     if dt.hasobject:
@@ -274,7 +278,7 @@ def _create(name: str | None, size: int) -> tuple[str, str, int, mmap.mmap]:
 class StreamWriter(_End):
     """The producer end of a stream (see stream_writer)."""
 
-    def __init__(self, name: str | None, shape, dtype, *, slots: int = 8, lossy: bool = False):
+    def __init__(self, name: str | None, shape: Shape, dtype: npt.DTypeLike, *, slots: int = 8, lossy: bool = False):
         _sys()
         shp, dt, nbytes = _frame_spec(shape, dtype)
         if slots < 2:
@@ -389,7 +393,7 @@ class StreamWriter(_End):
                 self._i[(off + R_ACTIVE) // 4] = 0
                 _unlock(self._fd, off)
 
-    def send(self, array) -> None:
+    def send(self, array: npt.ArrayLike) -> None:
         """Copy one frame (an array of the stream's shape; its dtype cast as
         numpy's same_kind rule allows) into the next slot and publish it. In
         blocking mode this waits for the slowest live reader."""
@@ -608,7 +612,8 @@ class _NotReady(Exception):
     pass
 
 
-def stream_writer(name: str | None, shape, dtype, *, slots: int = 8, lossy: bool = False) -> StreamWriter:
+def stream_writer(name: str | None, shape: Shape, dtype: npt.DTypeLike, *, slots: int = 8,
+                  lossy: bool = False) -> StreamWriter:
     """Create the stream `name` (None: a fresh name) of frames of this shape
     and dtype, and return its producer: .send(array) copies a frame in,
     `with w.slot() as frame:` fills one in place, .close() ends the stream
