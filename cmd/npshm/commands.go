@@ -13,6 +13,7 @@ import (
 	"github.com/npshm/npshm/bridge"
 	"github.com/npshm/npshm/lifecycle"
 	"github.com/npshm/npshm/npy"
+	"github.com/npshm/npshm/stream"
 )
 
 func cmdPut() *command {
@@ -143,7 +144,19 @@ type lsEntry struct {
 	CreatorPID   int        `json:"creator_pid,omitempty"`
 	Holders      []int      `json:"holders"`
 	Error        string     `json:"error,omitempty"`
+	Stream       *lsStream  `json:"stream,omitempty"` // set for a stream (its dtype and shape are the ring's)
 	unseen       bool       // its creator is in a PID namespace this one cannot see
+}
+
+// lsStream is what ls shows of a stream (stream.Inspect).
+type lsStream struct {
+	FrameDType *npy.DType `json:"frame_dtype"`
+	FrameShape []int      `json:"frame_shape"`
+	Slots      int        `json:"slots"`
+	Mode       string     `json:"mode"` // "blocking" or "lossy"
+	Sent       uint64     `json:"sent"`
+	Readers    int        `json:"readers"`
+	State      string     `json:"state"` // "running", "closed" or "producer died"
 }
 
 // state says what gc would make of a segment.
@@ -170,6 +183,8 @@ dtype, shape, size, age (time since last modified) and state:
   orphan     unpublished, creator gone, nobody holds it: npshm gc removes it
   foreign    not made by npshm (e.g. Python's SharedMemory); gc leaves it alone
   temporary  a publish in progress (or one whose process died: gc removes it)
+A stream (docs/STREAMS.md) shows its frame dtype and shape, "xN" slots, and
+after its state its mode, its producer's state, frames sent and readers.
 Control characters in names are shown escaped (\n, \x1b); --json gives
 the exact names.
 
@@ -178,7 +193,7 @@ Examples:
   NAME    DTYPE  SHAPE   SIZE   AGE  STATE
   matrix  <f8    (3, 4)  224 B  4s   published
   $ npshm ls --json | python -c 'import json, sys; print([e["name"] for e in json.load(sys.stdin)])'`, 0, 0)
-	asJSON := c.Flag.Bool("json", false, "print a JSON array of {name, dtype, shape, fortran_order, size, mtime, age_seconds, state, creator_pid, holders}")
+	asJSON := c.Flag.Bool("json", false, "print a JSON array of {name, dtype, shape, fortran_order, size, mtime, age_seconds, state, creator_pid, holders, stream}")
 	all := c.Flag.Bool("all", false, "also list temporaries and files that are not npy images (dtype null, with an error)")
 	c.Run = func(stdout, stderr io.Writer, _ []string) error { return ls(stdout, *asJSON, *all) }
 	return c
@@ -204,6 +219,9 @@ func ls(stdout io.Writer, asJSON, all bool) error {
 			r.Error = e.Err.Error()
 		} else {
 			r.DType, r.Shape, r.FortranOrder = &e.Header.DType, e.Header.Shape, e.Header.FortranOrder
+			if si, ok := stream.Inspect(filepath.Join(bridge.Dir(), e.Name)); ok {
+				r.Stream = &lsStream{&si.Frame.DType, si.Frame.Shape, si.Slots, si.Mode(), si.Sent, si.Readers, si.State}
+			}
 		}
 		rows = append(rows, r)
 	}
@@ -223,6 +241,10 @@ func ls(stdout io.Writer, asJSON, all bool) error {
 		}
 		if r.unseen && r.State == "in use" {
 			st += " (creator in another PID namespace)"
+		}
+		if s := r.Stream; s != nil {
+			dt, shape = s.FrameDType.String(), fmt.Sprintf("%s x%d", shapeText(s.FrameShape, false), s.Slots)
+			st += fmt.Sprintf(", stream %s: %s, %d sent, %d reader(s)", s.Mode, s.State, s.Sent, s.Readers)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", escape(r.Name), escape(dt), shape, humanBytes(r.Size), humanAge(r.AgeSeconds), st)
 	}

@@ -57,11 +57,13 @@ from ._segment import (
     temp_name,
     unlink_path,
 )
+from ._stream import StreamError, StreamReader, StreamWriter, stream_reader, stream_writer
 
 __all__ = [
     "attach", "share", "create", "Shared", "SegmentError", "DescriptorError", "shm_dir",
     "publish", "get", "names", "attach_lines", "share_anonymous", "send", "recv",
     "UnsafeFDError", "unlink", "loadtxt", "LoadError", "Unattached",
+    "stream_writer", "stream_reader", "StreamWriter", "StreamReader", "StreamError",
 ]
 __version__ = "0.1.0"
 
