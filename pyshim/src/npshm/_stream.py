@@ -31,12 +31,15 @@ import struct
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 import numpy as np
 import numpy.typing as npt
 
-from ._format import encode_header, parse_header
+from ._format import Header, encode_header, parse_header
 from ._segment import (
     XATTR_CREATOR,
     _creator_record,
@@ -96,7 +99,7 @@ class _Timespec(ctypes.Structure):
 _libc: Any = None
 
 
-def _sys():
+def _sys() -> Any:
     global _libc
     if _libc is None:
         if _SYS_FUTEX is None or not os.uname().sysname == "Linux":
@@ -140,7 +143,7 @@ def _unlock(fd: int, off: int) -> None:
 
 def _locked_by_other(fd: int, off: int) -> bool:
     r = fcntl.fcntl(fd, _F_OFD_GETLK, struct.pack(_FLOCK, fcntl.F_WRLCK, 0, off, 1, 0))
-    return struct.unpack(_FLOCK, r)[0] != fcntl.F_UNLCK
+    return bool(struct.unpack(_FLOCK, r)[0] != fcntl.F_UNLCK)
 
 
 # --- layout -------------------------------------------------------------------
@@ -183,7 +186,8 @@ class _End:
 
     _mm: mmap.mmap | None = None
 
-    def _attach(self, fd: int, mm: mmap.mmap, g: _Geometry, shape, dtype, lossy: bool, writable: bool) -> None:
+    def _attach(self, fd: int, mm: mmap.mmap, g: _Geometry, shape: tuple[int, ...], dtype: np.dtype, lossy: bool,
+                writable: bool) -> None:
         self._fd, self._mm, self._g = fd, mm, g
         self._shape, self._dtype, self._lossy = shape, dtype, lossy
         self._q = memoryview(mm).cast("Q")  # aligned u64 words
@@ -208,12 +212,12 @@ class _End:
     @property
     def shape(self) -> tuple[int, ...]:
         """The frames' shape."""
-        return self._shape
+        return tuple(self._shape)
 
     @property
     def dtype(self) -> np.dtype:
         """The frames' dtype."""
-        return self._dtype
+        return np.dtype(self._dtype)
 
     @property
     def lossy(self) -> bool:
@@ -238,10 +242,10 @@ class _End:
             pass  # views still exported: the mapping goes with the last of them
         self._mm = None
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:  # pragma: no cover - overridden
@@ -448,7 +452,8 @@ class StreamReader(_End):
                 break
             except _NotReady:
                 if time.monotonic() > deadline:
-                    raise StreamError(errno.EINVAL, f"stream {name!r}: no control block (not a stream, or still being made)") from None
+                    raise StreamError(errno.EINVAL,
+                                      f"stream {name!r}: no control block (not a stream, or still being made)") from None
                 time.sleep(0.005)
         self._closed = False
 
@@ -476,7 +481,7 @@ class StreamReader(_End):
         self._join()
 
     @staticmethod
-    def _check(hdr, head: bytes, size: int, fd: int, what: str):
+    def _check(hdr: Header, head: bytes, size: int, fd: int, what: str) -> tuple[_Geometry, tuple[int, ...], np.dtype, bool]:
         dt = hdr.dtype
         f = dt.fields.get("frame") if dt.fields else None
         if len(hdr.shape) != 1 or f is None or f[1] != SLOT_HEADER or hdr.fortran_order or hdr.shape[0] < 2:
@@ -490,11 +495,16 @@ class StreamReader(_End):
         ctrl = os.pread(fd, CTRL_SIZE, g.ctrl)
         if ctrl[:8] != MAGIC:
             raise _NotReady()
-        u32 = lambda o: struct.unpack_from("<I", ctrl, o)[0]
-        u64 = lambda o: struct.unpack_from("<Q", ctrl, o)[0]
+        def u32(o: int) -> int:
+            return int(struct.unpack_from("<I", ctrl, o)[0])
+
+        def u64(o: int) -> int:
+            return int(struct.unpack_from("<Q", ctrl, o)[0])
+
         if (u32(C_VERSION), u64(C_SLOTS), u64(C_SLOT_SIZE), u64(C_FRAME_BYTES), u64(C_DATA_OFFSET), u32(C_MAX_READERS)) != \
                 (VERSION, g.slots, g.slot_size, nbytes, g.data_off, MAX_READERS):
-            raise StreamError(errno.EINVAL, f"{what} is not a stream (of this version): its control block does not match its header")
+            raise StreamError(errno.EINVAL,
+                              f"{what} is not a stream (of this version): its control block does not match its header")
         return g, shape, base, bool(u32(C_FLAGS) & FLAG_LOSSY)
 
     def _join(self) -> None:
@@ -570,7 +580,8 @@ class StreamReader(_End):
                         self._next = q[self._head]
                         continue
                     if not self._lossy:
-                        raise StreamError(errno.EIO, f"stream {self._name!r}: frame {nxt} was overwritten in blocking mode (a second producer?)")
+                        raise StreamError(errno.EIO, f"stream {self._name!r}: frame {nxt} was overwritten "
+                                                      "in blocking mode (a second producer?)")
                     self.dropped += 1
                     self._next = nxt + 1
                     continue
