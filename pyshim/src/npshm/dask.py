@@ -42,9 +42,9 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 import numpy as np
 
 try:
-    import dask
     import dask.array as da
     from dask._task_spec import Task
+    from dask.delayed import delayed
 except ImportError as e:  # pragma: no cover - the optional dependency
     raise ImportError("npshm.dask needs dask and distributed: pip install 'npshm[dask]'") from e
 
@@ -113,16 +113,9 @@ class _Server:
                 if served is None:
                     conn.sendall(struct.pack(">Q", 0))  # released, or never scattered here
                     return
-                try:
+                with open(fd, "rb") as f:  # closes the duplicate
                     conn.sendall(struct.pack(">Q", served.size))
-                    sent = 0
-                    while sent < served.size:
-                        n = os.sendfile(conn.fileno(), fd, sent, served.size - sent)
-                        if n == 0:
-                            return
-                        sent += n
-                finally:
-                    os.close(fd)
+                    conn.sendfile(f, 0, served.size)  # os.sendfile, waiting out a slow reader (the timeout)
             except OSError:
                 return  # the worker went away: it raises on its side
 
@@ -137,7 +130,7 @@ def _client_host(client: Any) -> str:
     addr = str(client.scheduler.address)
     if "://" not in addr or addr.startswith("inproc"):
         return "127.0.0.1"
-    from distributed.comm import get_address_host
+    from distributed.comm.addressing import get_address_host
 
     host = get_address_host(addr)
     if host in ("127.0.0.1", "localhost", "::1"):
@@ -156,7 +149,7 @@ def _server_for(client: Any) -> _Server:
         return _servers[host]
 
 
-class ScatteredArray(Task):  # type: ignore[misc]
+class ScatteredArray(Task):
     """The handle scatter() returns. Pass it as a task argument; the task
     receives a read-only ndarray attached to its host's copy.
 
@@ -362,13 +355,26 @@ def _host_copy(ref: _Ref) -> np.ndarray:
         fcntl.flock(fd, fcntl.LOCK_EX)  # the other workers of this host wait here
         arr = _attach_copy(ref)
         if arr is None:
-            _fetch(ref)
+            try:
+                _fetch(ref)
+            except BaseException:
+                _unlink_same(lock, fd)  # a failed fetch (a released array) leaves nothing
+                raise
             arr = _attach_copy(ref)
         if arr is None:
             raise SegmentError(f"segment {ref.name!r} vanished from {shm_dir()} right after it was fetched")
         return arr
     finally:
         os.close(fd)
+
+
+def _unlink_same(path: str, fd: int) -> None:
+    try:
+        st, fst = os.lstat(path), os.fstat(fd)
+        if (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino):
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _fetch(ref: _Ref) -> None:
@@ -450,7 +456,8 @@ def _segment_block(name: str, dtype: np.dtype, shape: Tuple[int, ...], axis: int
                            f"want {dtype} {shape} (replaced since the dask array was made?)")
     index: List[Any] = [slice(None)] * arr.ndim
     index[axis] = slice(lo, hi)
-    return arr[tuple(index)]
+    view: np.ndarray = arr[tuple(index)]
+    return view
 
 
 def from_segments(names: Union[str, Sequence[str]], *, axis: int = 0, chunks: Optional[int] = None) -> Any:
@@ -486,7 +493,7 @@ def from_segments(names: Union[str, Sequence[str]], *, axis: int = 0, chunks: Op
         for lo in range(0, max(length, 1), step):
             hi = min(lo + step, length)
             shape = a.shape[:ax] + (hi - lo,) + a.shape[ax + 1:]
-            part = dask.delayed(_segment_block, pure=True)(n, a.dtype, a.shape, ax, lo, hi)
-            blocks.append(da.from_delayed(part, shape, dtype=a.dtype))
+            part = delayed(_segment_block, pure=True)(n, a.dtype, a.shape, ax, lo, hi)
+            blocks.append(da.from_delayed(part, shape, dtype=a.dtype))  # type: ignore[no-untyped-call]
         del a
-    return blocks[0] if len(blocks) == 1 else da.concatenate(blocks, axis=axis)
+    return blocks[0] if len(blocks) == 1 else da.concatenate(blocks, axis=axis)  # type: ignore[no-untyped-call]
