@@ -291,8 +291,17 @@ def scatter(client: Any, array: Any, *, name: Optional[str] = None) -> Scattered
     shared._name, shared._path, shared._created = seg, path, False
     hdr = shared._hdr
     size = hdr.offset + hdr.nbytes
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    server = _server_for(client)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            server = _server_for(client)
+        except BaseException:
+            os.close(fd)
+            raise
+    except BaseException:
+        shared.close()
+        _unlink_if_token(path, token)
+        raise
     ref = _Ref(seg, token, hdr.dtype, tuple(hdr.shape), bool(hdr.fortran_order), size, server.addr)
     served = _Served(fd, size)
     with server.lock:
