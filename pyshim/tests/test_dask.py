@@ -179,7 +179,9 @@ def test_pss_one_copy_per_host_vs_broadcast_and_graph(client_dir):
         grown_broadcast = pss(pids) - before
         print(f"\nbroadcast: {time.perf_counter() - t:.1f} s")
         del fut
-        time.sleep(0.5)
+        deadline = time.time() + 30  # the workers free the broadcast copies asynchronously
+        while pss(pids) > before + x.nbytes // 2 and time.time() < deadline:
+            time.sleep(0.1)
         before = {w: rollup(p) for w, p in pids_of(client).items()}
         t = time.perf_counter()
         after = client.gather([client.submit(own_pss_after, x, workers=[w], pure=False) for w in workers])
