@@ -268,6 +268,9 @@ def scatter(client: Any, array: Any, *, name: Optional[str] = None) -> Scattered
     client's host raises FileExistsError. Call release() (or use the handle
     as a context manager) to remove every copy.
     """
+    if getattr(client, "asynchronous", False):
+        raise TypeError("npshm.dask.scatter needs a synchronous distributed.Client (release() runs on every worker "
+                        "through client.run); an asynchronous Client is not supported yet")
     arr = np.asarray(array)
     if arr.dtype.hasobject:
         raise ValueError(f"cannot scatter an object array ({arr.dtype}) through shared memory")
