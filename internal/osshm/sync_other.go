@@ -19,8 +19,10 @@ func FutexWait(*atomic.Uint32, uint32, time.Duration) error {
 func FutexWake(*atomic.Uint32, int) error { return fmt.Errorf("futex: %w", errors.ErrUnsupported) }
 
 // TryLockByte, UnlockByte, ByteLockedByOther: OFD locks are Linux-only.
-func TryLockByte(*os.File, int64) (bool, error) { return false, fmt.Errorf("OFD lock: %w", errors.ErrUnsupported) }
-func UnlockByte(*os.File, int64) error          { return fmt.Errorf("OFD lock: %w", errors.ErrUnsupported) }
+func TryLockByte(*os.File, int64) (bool, error) {
+	return false, fmt.Errorf("OFD lock: %w", errors.ErrUnsupported)
+}
+func UnlockByte(*os.File, int64) error { return fmt.Errorf("OFD lock: %w", errors.ErrUnsupported) }
 func ByteLockedByOther(*os.File, int64) (bool, error) {
 	return false, fmt.Errorf("OFD lock: %w", errors.ErrUnsupported)
 }

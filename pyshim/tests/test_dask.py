@@ -15,6 +15,7 @@ import pytest
 
 pytest.importorskip("distributed")
 pytest.importorskip("dask.array")
+pytestmark = pytest.mark.dir_only  # hosts are segment directories; copies carry xattr tokens
 
 import dask  # noqa: E402
 import dask.array as da  # noqa: E402

@@ -110,6 +110,7 @@ def test_exclusive_publish_fails_before_copying(name):
     assert npshm.get(name).tolist() == [0, 1, 2]
 
 
+@pytest.mark.dir_only  # a tmpfs as NPSHM_DIR
 def test_small_filesystem_fails_at_create_for_files_and_loadtxt(monkeypatch, tmp_path):
     d = mount_tmpfs(monkeypatch, 1 << 20)
     try:

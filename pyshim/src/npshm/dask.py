@@ -49,7 +49,7 @@ except ImportError as e:  # pragma: no cover - the optional dependency
     raise ImportError("npshm.dask needs dask and distributed: pip install 'npshm[dask]'") from e
 
 from . import SegmentError, _share, attach
-from ._segment import XATTR_CREATOR, _creator_record, check_new_name, create_map, set_xattr, shm_dir, temp_name
+from ._segment import XATTR_CREATOR, _creator_record, backend, check_new_name, create_map, set_xattr, shm_dir, temp_name
 
 __all__ = ["scatter", "ScatteredArray", "from_segments"]
 
@@ -268,6 +268,9 @@ def scatter(client: Any, array: Any, *, name: Optional[str] = None) -> Scattered
     client's host raises FileExistsError. Call release() (or use the handle
     as a context manager) to remove every copy.
     """
+    if backend() != "dir":
+        raise OSError(errno.EOPNOTSUPP, "npshm.dask needs the dir backend (NPSHM_BACKEND=dir, Linux): hosts are told "
+                      "apart by their segment directory, and copies carry tokens in xattrs")
     if getattr(client, "asynchronous", False):
         raise TypeError("npshm.dask.scatter needs a synchronous distributed.Client (release() runs on every worker "
                         "through client.run); an asynchronous Client is not supported yet")
