@@ -141,6 +141,22 @@ func LockShared(f *os.File) error {
 	}
 }
 
+// TryLockShared takes a shared flock on f if it can now, without waiting:
+// false if another process holds f exclusively (bridge waits for that a
+// bounded time).
+func TryLockShared(f *os.File) (bool, error) {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return false, nil
+		}
+		return err == nil, err
+	}
+}
+
 // TryLockExclusive reports whether f could be locked exclusively now, that
 // is, whether no process holds the segment.
 func TryLockExclusive(f *os.File) (bool, error) {

@@ -277,13 +277,6 @@ for kind, make in [("sealed", lambda: memfd(fcntl.F_SEAL_SHRINK)), ("unsealed", 
     assert p.stdout.splitlines() == ["sealed mapped, sum 0.0", "unsealed refused", "tmpfile refused"]
 
 
-def _lock_waiter(fd):
-    """Whether some process waits for a flock on fd's file (/proc/locks)."""
-    suffix = f":{os.fstat(fd).st_ino} 0 EOF"
-    with open("/proc/locks") as f:
-        return any("->" in line and "FLOCK" in line and line.rstrip().endswith(suffix) for line in f)
-
-
 def _replaced_while_attaching(name, replacements):
     """Publish arrays 0, 1, ... replacements as `name`, each while an attach
     waits for the lock on the one before (held as gc holds it); return what
@@ -296,6 +289,8 @@ def _replaced_while_attaching(name, replacements):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return fd
 
+    waiting = threading.Semaphore(0)
+    npshm._segment._on_lock_wait = waiting.release
     held = publish(0)
     result = {}
 
@@ -309,13 +304,11 @@ def _replaced_while_attaching(name, replacements):
     t.start()
 
     def opener_waits():
-        for _ in range(10000):
-            if not t.is_alive():
-                return False
-            if _lock_waiter(held):
+        """Whether the attach came to wait for the lock (on held) before it returned."""
+        while t.is_alive():
+            if waiting.acquire(timeout=0.01):
                 return True
-            time.sleep(0.001)
-        return False
+        return waiting.acquire(blocking=False)
 
     try:
         for v in range(1, replacements + 1):
@@ -328,8 +321,29 @@ def _replaced_while_attaching(name, replacements):
     finally:
         os.close(held)
         t.join()
+        npshm._segment._on_lock_wait = None
         os.unlink(path)
     return result.get("array"), result.get("error")
+
+
+@pytest.mark.dir_only
+def test_attach_locked_gives_up(name, monkeypatch):
+    """A file another process holds under an exclusive flock (a planted file;
+    gc holds it so only for a moment) makes attach wait a bounded time, then
+    raise TimeoutError naming the holder's PID, never hang."""
+    npshm.publish(name, np.arange(4))
+    path = os.path.join(npshm.shm_dir(), name)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        monkeypatch.setattr(npshm._segment, "LOCK_WAIT", 0.05)
+        with pytest.raises(TimeoutError, match=f"PID {os.getpid()}"):
+            npshm.attach(name)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        assert npshm.attach(name).tolist() == [0, 1, 2, 3]
+    finally:
+        os.close(fd)
+        os.unlink(path)
 
 
 @pytest.mark.dir_only

@@ -22,7 +22,7 @@ import secrets
 import stat
 import sys
 import time
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._format import SegmentError
 
@@ -316,6 +316,56 @@ def segment_path(name: str) -> str:
 
 
 REPLACED_WAIT = 2.0  # seconds an open keeps following a name republished at every look
+LOCK_WAIT = 2.0  # seconds an open waits for a file another process holds exclusively
+_on_lock_wait: Optional[Callable[[], None]] = None  # called when an open starts to wait (tests)
+
+
+def lock_shared(fd: int, what: str, path: str) -> None:
+    """Take a shared flock on fd (held as long as the descriptor, or the
+    mmap's dup of it, lives): at once if no one holds the file exclusively,
+    else polling with growing pauses for at most LOCK_WAIT seconds (gc holds
+    it so only for a moment), then TimeoutError naming the holder's PID
+    where /proc/locks tells it. What is not a regular file is refused, never
+    waited on."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    _check_regular(os.fstat(fd), what)
+    if _on_lock_wait is not None:
+        _on_lock_wait()
+    deadline = time.monotonic() + LOCK_WAIT
+    pause = 0.001
+    while True:
+        time.sleep(max(min(pause, deadline - time.monotonic()), 0))
+        pause = min(2 * pause, 0.05)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                break
+    pids = _exclusive_holders(os.fstat(fd).st_ino)
+    who = f"another process (PID {pids[0]})" if pids else "another process"
+    raise TimeoutError(errno.ETIMEDOUT, f"segment {what}: {who} has held it under an exclusive flock for over "
+                       f"{LOCK_WAIT:g} s (gc holds it only for a moment); it is not npshm's use of the file: "
+                       "find and stop that process, or remove the name", path)
+
+
+def _exclusive_holders(ino: int) -> List[int]:
+    """PIDs holding an exclusive flock on inode ino (/proc/locks)."""
+    out = []
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                p = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"; waiters have "->"
+                if len(p) >= 6 and p[1] == "FLOCK" and p[3] == "WRITE" and p[4].isdigit() \
+                        and p[5].rsplit(":", 1)[-1] == str(ino):
+                    out.append(int(p[4]))
+    except OSError:
+        pass
+    return out
 
 
 def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tuple[SegmentMap, bytes]:
@@ -331,7 +381,9 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tupl
     it holds the new array, or is gone (FileNotFoundError). A name
     republished without pause may replace every file opened; that is
     followed for REPLACED_WAIT seconds, then TimeoutError, never reported
-    as missing. follow: see open_file.
+    as missing. A file another process holds under an exclusive flock for
+    over LOCK_WAIT seconds raises TimeoutError (see lock_shared). follow:
+    see open_file.
     """
     replaced_since = None
     shm = _is_shm(path)  # no flock, no rename, no pread: the header is read from the mapping
@@ -347,11 +399,7 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tupl
             # checked first: a FIFO or device someone holds is refused, never
             # waited on. shm_open objects take no flock (as on macOS).
             if not shm:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    _check_regular(os.fstat(fd), what)
-                    fcntl.flock(fd, fcntl.LOCK_SH)
+                lock_shared(fd, what, path)
             st = os.fstat(fd)
             _check_regular(st, what)
             if st.st_nlink == 0 and not shm:
