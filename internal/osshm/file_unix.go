@@ -92,7 +92,8 @@ func Lstat(path string) (State, error) {
 }
 
 func stateFrom(st *unix.Stat_t) State {
-	return State{Kind: fileKind(uint32(st.Mode)), Size: st.Size, Linked: st.Nlink > 0, Dev: uint64(st.Dev), Ino: st.Ino}
+	return State{Kind: fileKind(uint32(st.Mode)), Size: st.Size, Allocated: int64(st.Blocks) * 512,
+		Linked: st.Nlink > 0, Dev: uint64(st.Dev), Ino: st.Ino}
 }
 
 // SameFile reports whether path still names the file open as f (gc checks
