@@ -1,6 +1,7 @@
 """Hostile peers and odd files (Python side): what another process or local
 user can put in the segment directory or send over a socket ends in a clear
 error, never a hang, a SIGBUS or a file opened that is not a segment."""
+import errno
 import fcntl
 import json
 import os
@@ -430,3 +431,57 @@ def test_recv_bounds_the_descriptor_line():
         t.join()
         a.close()
         os.close(fd)
+
+
+@pytest.mark.dir_only
+def test_recv_named_is_held(name):
+    """A named segment received through a descriptor that holds no lock (what
+    send makes of a named Shared) is held by the receiver as an attach holds
+    it: gc cannot lock it exclusively, so cannot take its name, while the
+    received array lives."""
+    path = os.path.join(npshm.shm_dir(), name)
+    with open(path, "wb") as f:
+        f.write(IMAGE)
+    fd = os.open(path, os.O_RDONLY)  # fresh, unlocked
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe = os.open(path, os.O_RDONLY)
+    try:
+        socket.send_fds(a, [json.dumps(_claiming(name)).encode() + b"\n"], [fd])
+        os.close(fd)
+        got = npshm.recv(b)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what gc tries
+        del got
+        import gc
+        gc.collect()
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released with the mapping
+    finally:
+        os.close(probe)
+        a.close()
+        b.close()
+        os.unlink(path)
+
+
+@pytest.mark.dir_only
+def test_recv_sparse_memfd():
+    """A sealed memfd declaring more than memory can hold with no pages
+    behind it (1 TiB: a header and a hole) is refused with OSError(ENOSPC)
+    naming the declared size, before mapping: reading it would allocate
+    until the OOM killer came."""
+    n = 1 << 37  # float64s: 1 TiB
+    hdr = encode_header(np.dtype("<f8"), False, (n,))
+    fd = os.memfd_create("sparse", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.pwrite(fd, hdr, 0)
+        os.ftruncate(fd, len(hdr) + 8 * n)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+        desc = {**ANON, "shape": [n], "offset": len(hdr), "nbytes": 8 * n, "size": len(hdr) + 8 * n}
+        socket.send_fds(a, [json.dumps(desc).encode() + b"\n"], [fd])
+        with pytest.raises(OSError, match="1.0 TiB") as e:
+            npshm.recv(b)
+        assert e.value.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+        a.close()
+        b.close()

@@ -204,7 +204,12 @@ def check_received(fd: int, desc: Any) -> int:
     is safe to map: a memfd sealed against shrinking, or the very file the
     descriptor names (a segment by name, or a .npy file by path), which
     exposes us to no one but those who may write that name, as attaching by
-    name does. Otherwise UnsafeFDError, raised before anything is mapped."""
+    name does. Otherwise UnsafeFDError, raised before anything is mapped.
+
+    A named file is held as an attach holds it (a shared flock on fd, kept
+    by the mmap's dup of it; see lock_shared), so gc cannot take its name.
+    A memfd whose missing pages memory cannot hold (sparse) raises
+    OSError(ENOSPC) (see _check_allocated)."""
     st = os.fstat(fd)
     kind = _kind(st.st_mode)
     if kind:
@@ -219,22 +224,26 @@ def check_received(fd: int, desc: Any) -> int:
                 named = segment_path(desc["name"])
         except (TypeError, ValueError):
             named = ""
-    if named and st.st_nlink > 0:
-        try:
-            at = os.lstat(named)
-            if (at.st_dev, at.st_ino) == (st.st_dev, st.st_ino):
-                return st.st_size
-        except OSError:
-            pass
+    if named and st.st_nlink > 0 and _is_named(named, st):
+        if not _is_shm(named):  # held as an attach holds it, so gc sees it in use; shm objects take no flock
+            lock_shared(fd, repr(named), named)
+            if os.fstat(fd).st_nlink == 0 or not _is_named(named, st):
+                raise FileNotFoundError(errno.ENOENT, f"received segment {named!r} lost its name while it was "
+                                        "received (gc removed it, or it was republished); send it again", named)
+        return st.st_size
     try:
-        if fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK:
-            return st.st_size
+        sealed = bool(fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK)
     except (OSError, AttributeError):  # a file that takes no seals; no seals at all on macOS
-        pass  # a file that takes no seals
+        sealed = False
+    if sealed:
+        _check_allocated(st)
+        return st.st_size
     if backend() == "shm_open" and (sys.platform == "darwin" or not named and st.st_nlink == 0):
         # an shm object: unlinked once made (share_anonymous, no memfd), or
         # any on macOS, where its size, once set, cannot change. On Linux the
         # unlinked file could still be shrunk: the backend is for testing.
+        if not named:
+            _check_allocated(st)
         return st.st_size
     why = "its sender could shrink it under the mapping"
     if named:
@@ -245,6 +254,32 @@ def check_received(fd: int, desc: Any) -> int:
                             f"(an unsealed memfd, an O_TMPFILE or an unlinked file): {why}")
     raise UnsafeFDError(f"unsafe file descriptor: it is not sealed against shrinking and its descriptor names "
                         f"no segment: {why}")
+
+
+def _is_named(named: str, st: os.stat_result) -> bool:
+    """Whether the file at named (a link not followed) is the one st is of."""
+    try:
+        at = os.lstat(named)
+    except OSError:
+        return False
+    return (at.st_dev, at.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _check_allocated(st: os.stat_result) -> None:
+    """Refuse a received memory file (a memfd, an anonymous shm object) whose
+    pages are not all there (a sparse file: a header and a hole, say) when
+    memory cannot hold what is missing: reading it would allocate those pages
+    until the OOM killer came. What is missing is checked as a new memfd is
+    (check_fits): OSError(ENOSPC) naming the size its sender declared."""
+    hole = st.st_size - st.st_blocks * 512
+    if hole <= 0:
+        return
+    try:
+        check_fits("", hole, "received")
+    except OSError as e:
+        raise OSError(errno.ENOSPC, f"received array: its sender declared {size_text(st.st_size)}, of which "
+                      f"{size_text(hole)} has no pages yet (a sparse file), which reading it would allocate: "
+                      f"{e.strerror}") from None
 
 
 def shm_dir() -> str:
