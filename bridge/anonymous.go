@@ -116,6 +116,13 @@ func Send(conn *net.UnixConn, a *Array) error {
 // refused before mapping with an error wrapping ErrUnsafeFD, and every
 // descriptor the message carried is closed.
 //
+// A named file is held as an attach holds it (a shared flock, waited for
+// as OpenArray waits: at most 2 s, then ErrLocked), so gc cannot take its
+// name while this process has it, even once its sender has exited. A
+// sealed memfd whose pages are not all allocated (a sparse file) is
+// refused with ErrNoSpace if memory cannot hold what is missing: reading
+// it would otherwise allocate until the OOM killer came.
+//
 // With the shm_open backend, an shm object with no name (what
 // CreateAnonymous makes there, macOS having no memfd) is mapped too: on
 // macOS its size, once set, cannot change. On Linux that object is an
