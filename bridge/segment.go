@@ -300,14 +300,14 @@ func lockShared(f *os.File) error {
 			break
 		}
 	}
-	who := "another process"
+	who := ""
 	if st, err := osshm.Stat(f); err == nil {
 		if pids := osshm.ExclusiveHolders(st.Ino); len(pids) > 0 {
-			who = fmt.Sprintf("another process (PID %d)", pids[0])
+			who = fmt.Sprintf(" (PID %d)", pids[0])
 		}
 	}
-	return fmt.Errorf("%w: %s has held it under an exclusive flock for over %v (gc holds it only for a moment); "+
-		"it is not npshm's use of the file: find and stop that process, or remove the name", ErrLocked, who, lockWait)
+	return fmt.Errorf("%w%s: held for over %v (gc holds the lock only for a moment); "+
+		"find and stop that process, or remove the name", ErrLocked, who, lockWait)
 }
 
 func wrapFlock(err error) error {

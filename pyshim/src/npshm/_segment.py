@@ -384,7 +384,7 @@ def lock_shared(fd: int, what: str, path: str) -> None:
     pids = _exclusive_holders(os.fstat(fd).st_ino)
     who = f"another process (PID {pids[0]})" if pids else "another process"
     raise TimeoutError(errno.ETIMEDOUT, f"segment {what}: {who} has held it under an exclusive flock for over "
-                       f"{LOCK_WAIT:g} s (gc holds it only for a moment); it is not npshm's use of the file: "
+                       f"{LOCK_WAIT:g} s (gc holds the lock only for a moment); "
                        "find and stop that process, or remove the name", path)
 
 
