@@ -225,6 +225,10 @@ func GC(dryRun bool) ([]Removed, error) {
 // segment it holds exclusively, once it has checked the name is that file.
 var beforeRemove func(path string)
 
+// movedAside, if set (by a test), is called when gc has moved a new array
+// aside, before it puts it back.
+var movedAside func(path string)
+
 // reclaim unlinks e if it can lock it exclusively (no holder), holding the
 // lock across the unlink so no opener slips in between.
 func reclaim(e Entry, dryRun bool) (*Removed, error) {
@@ -288,6 +292,9 @@ func removeHeld(f *os.File, path string) (bool, error) {
 	}
 	if osshm.SameFile(f, aside) {
 		return true, osshm.RemoveFile(aside)
+	}
+	if movedAside != nil {
+		movedAside(path)
 	}
 	err := osshm.RenameNoReplace(aside, path) // a new array: put it back
 	if errors.Is(err, os.ErrExist) {
