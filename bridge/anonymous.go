@@ -116,6 +116,13 @@ func Send(conn *net.UnixConn, a *Array) error {
 // refused before mapping with an error wrapping ErrUnsafeFD, and every
 // descriptor the message carried is closed.
 //
+// A named file is held as an attach holds it (a shared flock, waited for
+// as OpenArray waits: at most 2 s, then ErrLocked), so gc cannot take its
+// name while this process has it, even once its sender has exited. A
+// sealed memfd whose pages are not all allocated (a sparse file) is
+// refused with ErrNoSpace if memory cannot hold what is missing: reading
+// it would otherwise allocate until the OOM killer came.
+//
 // With the shm_open backend, an shm object with no name (what
 // CreateAnonymous makes there, macOS having no memfd) is mapped too: on
 // macOS its size, once set, cannot change. On Linux that object is an
@@ -166,6 +173,12 @@ func Receive(conn *net.UnixConn, mode Mode) (*Array, error) {
 	b, _ := backend()
 	if path != "" && d.Path == "" && path == b.Path(d.Name) {
 		ns = b // a named segment: Unlink unlinks it in its namespace
+	}
+	if path != "" && (d.Path != "" || b.Records()) { // held as an attach holds it (shm objects take no flock)
+		if err := holdReceived(f, path); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("receive: %w", err)
+		}
 	}
 	if b == namespace.ShmOpen && path == "" {
 		ns = b // the header, not fstat, gives the size of an shm object
@@ -224,9 +237,9 @@ func checkReceived(f *os.File, d Descriptor) (size int64, path string, err error
 	case isNamed:
 		return st.Size, named, nil
 	case osshm.SealedAgainstShrink(f):
-		return st.Size, "", nil
+		return st.Size, "", checkAllocated(st)
 	case named == "" && !st.Linked && isShmOpen():
-		return st.Size, "", nil // an anonymous shm object (see Receive)
+		return st.Size, "", checkAllocated(st) // an anonymous shm object (see Receive)
 	case osshm.ShmSizeFixed && isShmOpen():
 		return st.Size, named, nil // macOS: an shm object's size is set once
 	case named != "":
@@ -238,6 +251,42 @@ func checkReceived(f *os.File, d Descriptor) (size int64, path string, err error
 	}
 	return 0, "", fmt.Errorf("%w: it is not sealed against shrinking and its descriptor names no segment: %s",
 		ErrUnsafeFD, why)
+}
+
+// checkAllocated refuses a received memory file (a memfd, an anonymous shm
+// object) whose pages are not all there (a sparse file: a header and a
+// hole, say) when memory cannot hold what is missing: reading it would
+// allocate those pages until the OOM killer came, not fault or fail. What
+// is missing is checked as a new memfd is (fits), with ErrNoSpace.
+func checkAllocated(st osshm.State) error {
+	hole := st.Size - st.Allocated
+	if hole <= 0 {
+		return nil
+	}
+	if err := fits("", hole); err != nil {
+		return fmt.Errorf("its sender declared %s, of which %s has no pages yet (a sparse file), "+
+			"which reading it would allocate: %w", sizeText(st.Size), sizeText(hole), err)
+	}
+	return nil
+}
+
+// holdReceived takes the shared flock on f, a received named file at path,
+// that an attach takes (see lockShared), so gc sees it in use; then checks
+// that path still names f (gc may have removed it, or a republish
+// replaced it, before the lock was had).
+func holdReceived(f *os.File, path string) error {
+	if err := lockShared(f); err != nil {
+		return err
+	}
+	st, err := osshm.Stat(f)
+	if err != nil {
+		return err
+	}
+	if at, err := osshm.Lstat(path); err != nil || !st.Linked || !at.Same(st) {
+		return fmt.Errorf("%w: %s lost its name while it was received (gc removed it, or it was republished); "+
+			"send it again", ErrReplaced, path)
+	}
+	return nil
 }
 
 func label(a *Array) string {

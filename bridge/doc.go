@@ -61,12 +61,17 @@
 //
 // Opening a name never follows a symbolic link and never blocks on a FIFO:
 // a link, a FIFO, a directory or a device under a segment's name is an
-// error wrapping ErrNotRegular. (It does wait, without bound, for the
-// shared flock of a file another process holds locked exclusively: gc does
-// so for a moment; so can anyone who may open the file.) A file received
-// from a peer (Receive) is mapped only if it is a memfd sealed against
-// shrinking or the very file its descriptor names; anything else wraps
-// ErrUnsafeFD. Whoever may write a named segment (its owner, and root: it
+// error wrapping ErrNotRegular. An open waits at most 2 s for the shared
+// flock of a file another process holds exclusively (gc does so for a
+// moment only), then fails with ErrLocked naming the holder's PID. gc never
+// removes a republished array (it moves the name aside before unlinking
+// and puts back what is not the file it holds). A file received from a
+// peer (Receive) is mapped only if it is a memfd sealed against shrinking
+// or the very file its descriptor names; anything else wraps ErrUnsafeFD.
+// A received named file is held (shared flock) as an attach holds it, so
+// gc cannot take its name. A received sealed memfd whose missing pages
+// (a sparse file) memory cannot hold is refused with ErrNoSpace, not
+// mapped to run the process into the OOM killer. Whoever may write a named segment (its owner, and root: it
 // is made 0600) can still truncate it under every mapping, which faults
 // with SIGBUS, as with any shared file; that includes a peer that sends
 // its own named segment. Anonymous arrays cannot shrink.

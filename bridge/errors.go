@@ -28,6 +28,11 @@ var (
 	// ErrReplaced: the name was republished (replaced by a new file) each
 	// time it was opened, for longer than an open waits. Try again.
 	ErrReplaced = errors.New("segment replaced while opening")
+	// ErrLocked: another process has held the segment under an exclusive
+	// flock for longer than an open waits (gc holds it so only for a
+	// moment, while it removes it). The error names the holder's PID where
+	// /proc/locks tells it.
+	ErrLocked = errors.New("segment locked exclusively by another process")
 	// ErrInvalidSize: a segment size that is zero, negative or too large.
 	ErrInvalidSize = errors.New("invalid segment size")
 	// ErrNoSpace: the shared-memory filesystem (or the file's) has no room

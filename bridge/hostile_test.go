@@ -507,6 +507,8 @@ func replacedWhileOpening(t *testing.T, replacements int64) (*bridge.Array, erro
 		}
 		return f
 	}
+	waiting := make(chan struct{}, 1)
+	defer bridge.SetLockWait(time.Minute, func() { waiting <- struct{}{} })()
 	held := publish(0)
 	type result struct {
 		a   *bridge.Array
@@ -517,36 +519,24 @@ func replacedWhileOpening(t *testing.T, replacements int64) (*bridge.Array, erro
 		a, err := bridge.OpenArray(name, bridge.ReadOnly)
 		done <- result{a, err}
 	}()
-	returned := func() bool { return len(done) > 0 }
-	for v := int64(1); v <= replacements && waitForLockWaiter(t, held, returned); v++ {
+	// waits reports whether the opener came to wait for the lock (on held)
+	// before it returned.
+	waits := func() bool {
+		select {
+		case <-waiting:
+			return true
+		case r := <-done:
+			done <- r
+			return false
+		}
+	}
+	for v := int64(1); v <= replacements && waits(); v++ {
 		next := publish(v)
 		held.Close() // releases the lock: the opener finds its file replaced
 		held = next
 	}
-	waitForLockWaiter(t, held, returned)
+	waits()
 	held.Close()
 	r := <-done
 	return r.a, r.err
-}
-
-// waitForLockWaiter reports whether a process came to wait for a flock on
-// f's file (a "->" line in /proc/locks) before stop, polling a bounded
-// number of times.
-func waitForLockWaiter(t *testing.T, f *os.File, stop func() bool) bool {
-	t.Helper()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		t.Fatalf("Fstat: %v", err)
-	}
-	suffix := fmt.Sprintf(":%d 0 EOF", st.Ino)
-	for i := 0; i < 10000 && !stop(); i++ {
-		b, _ := os.ReadFile("/proc/locks")
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.Contains(line, "->") && strings.Contains(line, "FLOCK") && strings.HasSuffix(line, suffix) {
-				return true
-			}
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return false
 }

@@ -269,6 +269,54 @@ func OpenSegment(name string, mode Mode) (*Segment, error) {
 // is republished each time it opens it.
 var replacedWait = 2 * time.Second
 
+// lockWait bounds how long an open waits for a shared flock on a file
+// another process holds exclusively: gc does so only for a moment, so a
+// longer hold is someone else's (a file planted in the directory and
+// locked), and the open fails with ErrLocked rather than hang.
+var lockWait = 2 * time.Second
+
+// lockWaiting, if set (by a test), is called each time an open starts to
+// wait for a lock.
+var lockWaiting func()
+
+// lockShared takes a shared flock on f (released on Close or exit): at once
+// if no one holds f exclusively, else polling with growing pauses for at
+// most lockWait, then ErrLocked naming the holder.
+func lockShared(f *os.File) error {
+	ok, err := osshm.TryLockShared(f)
+	if ok || err != nil {
+		return wrapFlock(err)
+	}
+	if lockWaiting != nil {
+		lockWaiting()
+	}
+	deadline := time.Now().Add(lockWait)
+	for pause := time.Millisecond; ; pause = min(2*pause, 50*time.Millisecond) {
+		time.Sleep(min(pause, max(time.Until(deadline), 0)))
+		if ok, err := osshm.TryLockShared(f); ok || err != nil {
+			return wrapFlock(err)
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	who := ""
+	if st, err := osshm.Stat(f); err == nil {
+		if pids := osshm.ExclusiveHolders(st.Ino); len(pids) > 0 {
+			who = fmt.Sprintf(" (PID %d)", pids[0])
+		}
+	}
+	return fmt.Errorf("%w%s: held for over %v (gc holds the lock only for a moment); "+
+		"find and stop that process, or remove the name", ErrLocked, who, lockWait)
+}
+
+func wrapFlock(err error) error {
+	if err != nil {
+		return fmt.Errorf("flock: %w", err)
+	}
+	return nil
+}
+
 // openPath opens and maps path in full; follow says whether a symbolic link
 // there is followed (see openFile).
 func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
@@ -288,9 +336,9 @@ func openPath(name, path string, mode Mode, follow bool) (*Segment, error) {
 		// again: the name holds the new array, or is gone (not found). A
 		// name republished without pause can replace each file we open;
 		// that is retried for replacedWait, not reported as missing.
-		if err := osshm.LockShared(f); err != nil {
+		if err := lockShared(f); err != nil {
 			f.Close()
-			return nil, fmt.Errorf("flock: %w", err)
+			return nil, err
 		}
 		st, err := osshm.Stat(f)
 		if err != nil {

@@ -221,6 +221,14 @@ func GC(dryRun bool) ([]Removed, error) {
 	return out, errors.Join(errs...)
 }
 
+// beforeRemove, if set (by a test), is called as gc is about to remove a
+// segment it holds exclusively, once it has checked the name is that file.
+var beforeRemove func(path string)
+
+// movedAside, if set (by a test), is called when gc has moved a new array
+// aside, before it puts it back.
+var movedAside func(path string)
+
 // reclaim unlinks e if it can lock it exclusively (no holder), holding the
 // lock across the unlink so no opener slips in between.
 func reclaim(e Entry, dryRun bool) (*Removed, error) {
@@ -239,16 +247,61 @@ func reclaim(e Entry, dryRun bool) (*Removed, error) {
 		reason = "temporary: unfinished publish or pooled (creator exited)"
 	}
 	if !dryRun {
-		if !osshm.SameFile(f, path) {
-			return nil, nil // replaced meanwhile: that is another segment
-		}
-		if err := os.Remove(path); err != nil {
+		removed, err := removeHeld(f, path)
+		if err != nil {
 			var pe *os.PathError
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
 			return nil, fmt.Errorf("gc %q: %w", e.Name, err)
 		}
+		if !removed {
+			return nil, nil // replaced meanwhile: that is another segment
+		}
 	}
 	return &Removed{Name: e.Name, Size: e.Size, Reason: reason}, nil
+}
+
+// removeHeld removes the name path if it still names f, which gc holds
+// exclusively, and reports whether it did.
+//
+// A publish may rename a new array over the name at any moment, even
+// between a check that the name is f and an unlink of the name, which
+// would then remove the new array. So the name is first moved aside, to a
+// temporary's name of this process (RENAME_NOREPLACE), and what was moved
+// is checked there: f is unlinked; anything else (a new array) is put back
+// under its name, with RENAME_NOREPLACE too. If the name was published yet
+// again meanwhile, the array set aside is superseded, as it would be had
+// that publish renamed over it: it is unlinked, and the newest keeps the
+// name. A reader that opens the name in the moment it is aside finds it
+// missing, as it would a moment after gc removed it. If gc dies while a
+// new array is aside, a later gc removes that temporary.
+func removeHeld(f *os.File, path string) (bool, error) {
+	if !osshm.SameFile(f, path) {
+		return false, nil
+	}
+	if beforeRemove != nil {
+		beforeRemove(path)
+	}
+	aside := filepath.Join(filepath.Dir(path), namespace.TempName())
+	switch err := osshm.RenameNoReplace(path, aside); {
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil // removed meanwhile
+	case err != nil:
+		return false, fmt.Errorf("move aside to remove it: %w", err)
+	}
+	if osshm.SameFile(f, aside) {
+		return true, osshm.RemoveFile(aside)
+	}
+	if movedAside != nil {
+		movedAside(path)
+	}
+	err := osshm.RenameNoReplace(aside, path) // a new array: put it back
+	if errors.Is(err, os.ErrExist) {
+		return false, osshm.RemoveFile(aside) // superseded by a newer one
+	}
+	if err != nil {
+		return false, fmt.Errorf("put back %s, republished while gc removed it (now %s): %w", path, aside, err)
+	}
+	return false, nil
 }

@@ -92,7 +92,8 @@ func Lstat(path string) (State, error) {
 }
 
 func stateFrom(st *unix.Stat_t) State {
-	return State{Kind: fileKind(uint32(st.Mode)), Size: st.Size, Linked: st.Nlink > 0, Dev: uint64(st.Dev), Ino: st.Ino}
+	return State{Kind: fileKind(uint32(st.Mode)), Size: st.Size, Allocated: int64(st.Blocks) * 512,
+		Linked: st.Nlink > 0, Dev: uint64(st.Dev), Ino: st.Ino}
 }
 
 // SameFile reports whether path still names the file open as f (gc checks
@@ -138,6 +139,22 @@ func LockShared(f *os.File) error {
 		if err != unix.EINTR {
 			return err
 		}
+	}
+}
+
+// TryLockShared takes a shared flock on f if it can now, without waiting:
+// false if another process holds f exclusively (bridge waits for that a
+// bounded time).
+func TryLockShared(f *os.File) (bool, error) {
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return false, nil
+		}
+		return err == nil, err
 	}
 }
 

@@ -24,6 +24,9 @@ func MemoryShort(int64) (int64, string, bool) { return 0, "", false }
 // FlockHolders: macOS has no /proc/locks; holders are unknown.
 func FlockHolders() map[uint64][]int { return map[uint64][]int{} }
 
+// ExclusiveHolders: macOS has no /proc/locks; holders are unknown.
+func ExclusiveHolders(uint64) []int { return nil }
+
 // ProcessStart is a process's start time (microseconds since the epoch,
 // from sysctl kern.proc.pid) and whether it is running (not a zombie); pid
 // may be "self".

@@ -328,3 +328,24 @@ func FlockHolders() map[uint64][]int {
 	}
 	return out
 }
+
+// ExclusiveHolders are the PIDs holding an exclusive flock on inode ino
+// (/proc/locks; a waiter, "->", holds nothing).
+func ExclusiveHolders(ino uint64) []int {
+	var out []int
+	b, _ := os.ReadFile("/proc/locks")
+	for _, line := range strings.Split(string(b), "\n") {
+		// "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"
+		f := strings.Fields(line)
+		if len(f) < 6 || f[1] != "FLOCK" || f[3] != "WRITE" {
+			continue
+		}
+		dev := strings.Split(f[5], ":")
+		n, err1 := strconv.ParseUint(dev[len(dev)-1], 10, 64)
+		pid, err2 := strconv.Atoi(f[4])
+		if err1 == nil && err2 == nil && n == ino {
+			out = append(out, pid)
+		}
+	}
+	return out
+}

@@ -23,10 +23,13 @@ func (e NotRegular) Is(target error) bool { return target == ErrNotRegular }
 
 // State is what the kernel says of a file (Stat, Lstat).
 type State struct {
-	Kind     string // "" for a regular file (or a POSIX shm object), else what it is: "a FIFO", ...
-	Size     int64
-	Linked   bool // it has a name (a link count above zero)
-	Dev, Ino uint64
+	Kind string // "" for a regular file (or a POSIX shm object), else what it is: "a FIFO", ...
+	Size int64
+	// Allocated is the space its pages take (st_blocks * 512): less than
+	// Size for a sparse file, whose holes take memory only when touched.
+	Allocated int64
+	Linked    bool // it has a name (a link count above zero)
+	Dev, Ino  uint64
 }
 
 // Same reports whether two states are of the same file.

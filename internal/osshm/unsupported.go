@@ -26,7 +26,9 @@ func RemoveFile(string) error                       { return errUnsupported }
 func Map(*os.File, int64, bool) ([]byte, error)     { return nil, errUnsupported }
 func Unmap([]byte) error                            { return nil }
 func LockShared(*os.File) error                     { return errUnsupported }
+func TryLockShared(*os.File) (bool, error)          { return false, errUnsupported }
 func TryLockExclusive(*os.File) (bool, error)       { return false, errUnsupported }
+func ExclusiveHolders(uint64) []int                 { return nil }
 func Rights(*os.File) []byte                        { return nil }
 func FileFromRights([]byte) (*os.File, error)       { return nil, errUnsupported }
 func Truncated(int) bool                            { return false }

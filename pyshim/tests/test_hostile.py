@@ -1,6 +1,7 @@
 """Hostile peers and odd files (Python side): what another process or local
 user can put in the segment directory or send over a socket ends in a clear
 error, never a hang, a SIGBUS or a file opened that is not a segment."""
+import errno
 import fcntl
 import json
 import os
@@ -277,13 +278,6 @@ for kind, make in [("sealed", lambda: memfd(fcntl.F_SEAL_SHRINK)), ("unsealed", 
     assert p.stdout.splitlines() == ["sealed mapped, sum 0.0", "unsealed refused", "tmpfile refused"]
 
 
-def _lock_waiter(fd):
-    """Whether some process waits for a flock on fd's file (/proc/locks)."""
-    suffix = f":{os.fstat(fd).st_ino} 0 EOF"
-    with open("/proc/locks") as f:
-        return any("->" in line and "FLOCK" in line and line.rstrip().endswith(suffix) for line in f)
-
-
 def _replaced_while_attaching(name, replacements):
     """Publish arrays 0, 1, ... replacements as `name`, each while an attach
     waits for the lock on the one before (held as gc holds it); return what
@@ -296,6 +290,8 @@ def _replaced_while_attaching(name, replacements):
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return fd
 
+    waiting = threading.Semaphore(0)
+    npshm._segment._on_lock_wait = waiting.release
     held = publish(0)
     result = {}
 
@@ -309,13 +305,11 @@ def _replaced_while_attaching(name, replacements):
     t.start()
 
     def opener_waits():
-        for _ in range(10000):
-            if not t.is_alive():
-                return False
-            if _lock_waiter(held):
+        """Whether the attach came to wait for the lock (on held) before it returned."""
+        while t.is_alive():
+            if waiting.acquire(timeout=0.01):
                 return True
-            time.sleep(0.001)
-        return False
+        return waiting.acquire(blocking=False)
 
     try:
         for v in range(1, replacements + 1):
@@ -328,8 +322,29 @@ def _replaced_while_attaching(name, replacements):
     finally:
         os.close(held)
         t.join()
+        npshm._segment._on_lock_wait = None
         os.unlink(path)
     return result.get("array"), result.get("error")
+
+
+@pytest.mark.dir_only
+def test_attach_locked_gives_up(name, monkeypatch):
+    """A file another process holds under an exclusive flock (a planted file;
+    gc holds it so only for a moment) makes attach wait a bounded time, then
+    raise TimeoutError naming the holder's PID, never hang."""
+    npshm.publish(name, np.arange(4))
+    path = os.path.join(npshm.shm_dir(), name)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        monkeypatch.setattr(npshm._segment, "LOCK_WAIT", 0.05)
+        with pytest.raises(TimeoutError, match=f"PID {os.getpid()}"):
+            npshm.attach(name)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        assert npshm.attach(name).tolist() == [0, 1, 2, 3]
+    finally:
+        os.close(fd)
+        os.unlink(path)
 
 
 @pytest.mark.dir_only
@@ -416,3 +431,57 @@ def test_recv_bounds_the_descriptor_line():
         t.join()
         a.close()
         os.close(fd)
+
+
+@pytest.mark.dir_only
+def test_recv_named_is_held(name):
+    """A named segment received through a descriptor that holds no lock (what
+    send makes of a named Shared) is held by the receiver as an attach holds
+    it: gc cannot lock it exclusively, so cannot take its name, while the
+    received array lives."""
+    path = os.path.join(npshm.shm_dir(), name)
+    with open(path, "wb") as f:
+        f.write(IMAGE)
+    fd = os.open(path, os.O_RDONLY)  # fresh, unlocked
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe = os.open(path, os.O_RDONLY)
+    try:
+        socket.send_fds(a, [json.dumps(_claiming(name)).encode() + b"\n"], [fd])
+        os.close(fd)
+        got = npshm.recv(b)
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # what gc tries
+        del got
+        import gc
+        gc.collect()
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released with the mapping
+    finally:
+        os.close(probe)
+        a.close()
+        b.close()
+        os.unlink(path)
+
+
+@pytest.mark.dir_only
+def test_recv_sparse_memfd():
+    """A sealed memfd declaring more than memory can hold with no pages
+    behind it (1 TiB: a header and a hole) is refused with OSError(ENOSPC)
+    naming the declared size, before mapping: reading it would allocate
+    until the OOM killer came."""
+    n = 1 << 37  # float64s: 1 TiB
+    hdr = encode_header(np.dtype("<f8"), False, (n,))
+    fd = os.memfd_create("sparse", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        os.pwrite(fd, hdr, 0)
+        os.ftruncate(fd, len(hdr) + 8 * n)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+        desc = {**ANON, "shape": [n], "offset": len(hdr), "nbytes": 8 * n, "size": len(hdr) + 8 * n}
+        socket.send_fds(a, [json.dumps(desc).encode() + b"\n"], [fd])
+        with pytest.raises(OSError, match="1.0 TiB") as e:
+            npshm.recv(b)
+        assert e.value.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+        a.close()
+        b.close()

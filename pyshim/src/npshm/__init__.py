@@ -821,7 +821,10 @@ def recv(sock: socket.socket, *, writable: bool = False) -> np.ndarray:
     path), the same exposure as attaching by name. Anything else (an
     unsealed memfd, an O_TMPFILE or unlinked file, a file passed off under
     another's name, a pipe, socket, directory or device) raises
-    UnsafeFDError before mapping; every descriptor received is closed."""
+    UnsafeFDError before mapping; every descriptor received is closed.
+    A named file is held as attach holds it (so gc cannot take its name);
+    a sealed memfd with missing pages (sparse) that memory cannot hold
+    raises OSError(ENOSPC), naming the size its sender declared."""
     msg, fds, flags, _ = socket.recv_fds(sock, _MAX_LINE, 4)
     if not fds:
         if not msg:

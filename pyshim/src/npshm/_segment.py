@@ -22,7 +22,7 @@ import secrets
 import stat
 import sys
 import time
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._format import SegmentError
 
@@ -204,7 +204,12 @@ def check_received(fd: int, desc: Any) -> int:
     is safe to map: a memfd sealed against shrinking, or the very file the
     descriptor names (a segment by name, or a .npy file by path), which
     exposes us to no one but those who may write that name, as attaching by
-    name does. Otherwise UnsafeFDError, raised before anything is mapped."""
+    name does. Otherwise UnsafeFDError, raised before anything is mapped.
+
+    A named file is held as an attach holds it (a shared flock on fd, kept
+    by the mmap's dup of it; see lock_shared), so gc cannot take its name.
+    A memfd whose missing pages memory cannot hold (sparse) raises
+    OSError(ENOSPC) (see _check_allocated)."""
     st = os.fstat(fd)
     kind = _kind(st.st_mode)
     if kind:
@@ -219,22 +224,26 @@ def check_received(fd: int, desc: Any) -> int:
                 named = segment_path(desc["name"])
         except (TypeError, ValueError):
             named = ""
-    if named and st.st_nlink > 0:
-        try:
-            at = os.lstat(named)
-            if (at.st_dev, at.st_ino) == (st.st_dev, st.st_ino):
-                return st.st_size
-        except OSError:
-            pass
+    if named and st.st_nlink > 0 and _is_named(named, st):
+        if not _is_shm(named):  # held as an attach holds it, so gc sees it in use; shm objects take no flock
+            lock_shared(fd, repr(named), named)
+            if os.fstat(fd).st_nlink == 0 or not _is_named(named, st):
+                raise FileNotFoundError(errno.ENOENT, f"received segment {named!r} lost its name while it was "
+                                        "received (gc removed it, or it was republished); send it again", named)
+        return st.st_size
     try:
-        if fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK:
-            return st.st_size
+        sealed = bool(fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_SHRINK)
     except (OSError, AttributeError):  # a file that takes no seals; no seals at all on macOS
-        pass  # a file that takes no seals
+        sealed = False
+    if sealed:
+        _check_allocated(st)
+        return st.st_size
     if backend() == "shm_open" and (sys.platform == "darwin" or not named and st.st_nlink == 0):
         # an shm object: unlinked once made (share_anonymous, no memfd), or
         # any on macOS, where its size, once set, cannot change. On Linux the
         # unlinked file could still be shrunk: the backend is for testing.
+        if not named:
+            _check_allocated(st)
         return st.st_size
     why = "its sender could shrink it under the mapping"
     if named:
@@ -245,6 +254,32 @@ def check_received(fd: int, desc: Any) -> int:
                             f"(an unsealed memfd, an O_TMPFILE or an unlinked file): {why}")
     raise UnsafeFDError(f"unsafe file descriptor: it is not sealed against shrinking and its descriptor names "
                         f"no segment: {why}")
+
+
+def _is_named(named: str, st: os.stat_result) -> bool:
+    """Whether the file at named (a link not followed) is the one st is of."""
+    try:
+        at = os.lstat(named)
+    except OSError:
+        return False
+    return (at.st_dev, at.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _check_allocated(st: os.stat_result) -> None:
+    """Refuse a received memory file (a memfd, an anonymous shm object) whose
+    pages are not all there (a sparse file: a header and a hole, say) when
+    memory cannot hold what is missing: reading it would allocate those pages
+    until the OOM killer came. What is missing is checked as a new memfd is
+    (check_fits): OSError(ENOSPC) naming the size its sender declared."""
+    hole = st.st_size - st.st_blocks * 512
+    if hole <= 0:
+        return
+    try:
+        check_fits("", hole, "received")
+    except OSError as e:
+        raise OSError(errno.ENOSPC, f"received array: its sender declared {size_text(st.st_size)}, of which "
+                      f"{size_text(hole)} has no pages yet (a sparse file), which reading it would allocate: "
+                      f"{e.strerror}") from None
 
 
 def shm_dir() -> str:
@@ -316,6 +351,56 @@ def segment_path(name: str) -> str:
 
 
 REPLACED_WAIT = 2.0  # seconds an open keeps following a name republished at every look
+LOCK_WAIT = 2.0  # seconds an open waits for a file another process holds exclusively
+_on_lock_wait: Optional[Callable[[], None]] = None  # called when an open starts to wait (tests)
+
+
+def lock_shared(fd: int, what: str, path: str) -> None:
+    """Take a shared flock on fd (held as long as the descriptor, or the
+    mmap's dup of it, lives): at once if no one holds the file exclusively,
+    else polling with growing pauses for at most LOCK_WAIT seconds (gc holds
+    it so only for a moment), then TimeoutError naming the holder's PID
+    where /proc/locks tells it. What is not a regular file is refused, never
+    waited on."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    _check_regular(os.fstat(fd), what)
+    if _on_lock_wait is not None:
+        _on_lock_wait()
+    deadline = time.monotonic() + LOCK_WAIT
+    pause = 0.001
+    while True:
+        time.sleep(max(min(pause, deadline - time.monotonic()), 0))
+        pause = min(2 * pause, 0.05)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                break
+    pids = _exclusive_holders(os.fstat(fd).st_ino)
+    who = f"another process (PID {pids[0]})" if pids else "another process"
+    raise TimeoutError(errno.ETIMEDOUT, f"segment {what}: {who} has held it under an exclusive flock for over "
+                       f"{LOCK_WAIT:g} s (gc holds the lock only for a moment); "
+                       "find and stop that process, or remove the name", path)
+
+
+def _exclusive_holders(ino: int) -> List[int]:
+    """PIDs holding an exclusive flock on inode ino (/proc/locks)."""
+    out = []
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                p = line.split()  # "1: FLOCK  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"; waiters have "->"
+                if len(p) >= 6 and p[1] == "FLOCK" and p[3] == "WRITE" and p[4].isdigit() \
+                        and p[5].rsplit(":", 1)[-1] == str(ino):
+                    out.append(int(p[4]))
+    except OSError:
+        pass
+    return out
 
 
 def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tuple[SegmentMap, bytes]:
@@ -331,7 +416,9 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tupl
     it holds the new array, or is gone (FileNotFoundError). A name
     republished without pause may replace every file opened; that is
     followed for REPLACED_WAIT seconds, then TimeoutError, never reported
-    as missing. follow: see open_file.
+    as missing. A file another process holds under an exclusive flock for
+    over LOCK_WAIT seconds raises TimeoutError (see lock_shared). follow:
+    see open_file.
     """
     replaced_since = None
     shm = _is_shm(path)  # no flock, no rename, no pread: the header is read from the mapping
@@ -347,11 +434,7 @@ def open_map(path: str, what: str, writable: bool, follow: bool = False) -> Tupl
             # checked first: a FIFO or device someone holds is refused, never
             # waited on. shm_open objects take no flock (as on macOS).
             if not shm:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    _check_regular(os.fstat(fd), what)
-                    fcntl.flock(fd, fcntl.LOCK_SH)
+                lock_shared(fd, what, path)
             st = os.fstat(fd)
             _check_regular(st, what)
             if st.st_nlink == 0 and not shm:
