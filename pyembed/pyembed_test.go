@@ -23,20 +23,8 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(shmtest.Main(m)) }
 
-func python(t testing.TB) string {
-	t.Helper()
-	py := os.Getenv("NPSHM_PYTHON")
-	if py == "" {
-		py, _ = filepath.Abs("../.venv/bin/python")
-	}
-	if _, err := os.Stat(py); err != nil {
-		if os.Getenv("NPSHM_REQUIRE_PYTHON") == "1" {
-			t.Fatalf("no Python at %s (set NPSHM_PYTHON)", py)
-		}
-		t.Skipf("no Python at %s: run scripts/test, or set NPSHM_PYTHON", py)
-	}
-	return py
-}
+// python is the interpreter to test against (see shmtest.Python).
+func python(t testing.TB) string { return shmtest.Python(t) }
 
 // start returns a handle on the process's interpreter, with this tree's
 // npshm package and the test module (shared with pyworker) first on sys.path.

@@ -22,22 +22,8 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(shmtest.Main(m)) }
 
-// python is the interpreter to test against: $NPSHM_PYTHON, else the repo's
-// .venv. Without one the tests skip, unless NPSHM_REQUIRE_PYTHON=1.
-func python(t testing.TB) string {
-	t.Helper()
-	py := os.Getenv("NPSHM_PYTHON")
-	if py == "" {
-		py, _ = filepath.Abs("../.venv/bin/python")
-	}
-	if _, err := os.Stat(py); err != nil {
-		if os.Getenv("NPSHM_REQUIRE_PYTHON") == "1" {
-			t.Fatalf("no Python at %s (set NPSHM_PYTHON)", py)
-		}
-		t.Skipf("no Python at %s: run scripts/test, or set NPSHM_PYTHON", py)
-	}
-	return py
-}
+// python is the interpreter to test against (see shmtest.Python).
+func python(t testing.TB) string { return shmtest.Python(t) }
 
 // testPath puts this tree's npshm package and the test module first.
 func testPath(t testing.TB) []string {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,23 +25,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// python returns the interpreter to test against: $NPSHM_PYTHON, else the
-// repo's .venv. Without one the tests skip, unless NPSHM_REQUIRE_PYTHON=1
-// (scripts/test sets it), when they fail.
-func python(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("NPSHM_PYTHON")
-	if py == "" {
-		py, _ = filepath.Abs("../.venv/bin/python")
-	}
-	if _, err := os.Stat(py); err != nil {
-		if os.Getenv("NPSHM_REQUIRE_PYTHON") == "1" {
-			t.Fatalf("no Python at %s (set NPSHM_PYTHON)", py)
-		}
-		t.Skipf("no Python at %s: run scripts/test, or set NPSHM_PYTHON", py)
-	}
-	return py
-}
+// python is the interpreter to test against (see shmtest.Python).
+func python(t testing.TB) string { return shmtest.Python(t) }
 
 // runPy runs testdata/xlang.py with args and returns stdout; stderr must be empty.
 func runPy(t *testing.T, args ...string) string {

@@ -146,3 +146,22 @@ func PrivateDir(t *testing.T) string {
 	})
 	return dir
 }
+
+// Python is the interpreter cross-language tests run: $NPSHM_PYTHON, else
+// the repo's .venv (found from the test's package directory, one level
+// below the root). Without one the test skips, unless
+// NPSHM_REQUIRE_PYTHON=1 (scripts/test sets it), when it fails.
+func Python(t testing.TB) string {
+	t.Helper()
+	py := os.Getenv("NPSHM_PYTHON")
+	if py == "" {
+		py, _ = filepath.Abs("../.venv/bin/python")
+	}
+	if _, err := os.Stat(py); err != nil {
+		if os.Getenv("NPSHM_REQUIRE_PYTHON") == "1" {
+			t.Fatalf("no Python at %s (set NPSHM_PYTHON)", py)
+		}
+		t.Skipf("no Python at %s: run scripts/test, or set NPSHM_PYTHON", py)
+	}
+	return py
+}
