@@ -549,13 +549,20 @@ def create_map(name: Optional[str], size: int) -> Tuple[str, str, SegmentMap]:
     OSError(ENOSPC) here, never SIGBUS later, naming the fix, and leaves
     nothing behind. Returns (name, path, mapping).
     """
+    n, path, fd, mm = create_fd(name, size)
+    os.close(fd)  # the mapping keeps its own descriptor, and the flock with it
+    return n, path, mm
+
+
+def create_fd(name: Optional[str], size: int) -> Tuple[str, str, int, SegmentMap]:
+    """create_map, keeping the segment's descriptor open for the caller,
+    who closes it (streams take byte locks on it). Returns (name, path, fd,
+    mapping)."""
     if size <= 0:
         raise ValueError(f"segment size must be positive, not {size}")
     check_fits(shm_dir(), size, repr(name) if name is not None else "(new name)")
     if backend() == "shm_open":
-        n, path, fd, mm = _create_shm(name, size)
-        os.close(fd)
-        return n, path, mm
+        return _create_shm(name, size)
     for _ in range(100):
         n = clean_name(name) if name is not None else new_name()
         path = os.path.join(shm_dir(), n)
@@ -572,12 +579,11 @@ def create_map(name: Optional[str], size: int) -> Tuple[str, str, SegmentMap]:
             if os.path.isdir("/proc/self"):  # the start time comes from /proc (Linux)
                 set_xattr(fd, XATTR_CREATOR, _creator_record())
             memory = _fs_type(os.path.dirname(path)) in _MEMORY_FS
-            return n, path, reserve_map(fd, size, repr(n), path, populate=memory)
+            return n, path, fd, reserve_map(fd, size, repr(n), path, populate=memory)
         except BaseException:
             os.unlink(path)
-            raise
-        finally:
             os.close(fd)
+            raise
     raise FileExistsError(errno.EEXIST, "could not find a free segment name")
 
 

@@ -41,19 +41,11 @@ import numpy.typing as npt
 
 from ._format import Header, encode_header, parse_header
 from ._segment import (
-    XATTR_CREATOR,
-    _creator_record,
     _not_found,
-    check_fits,
     check_new_name,
-    clean_name,
-    missing_dir,
-    new_name,
+    create_fd,
     open_file,
-    reserve_map,
     segment_path,
-    set_xattr,
-    shm_dir,
 )
 
 __all__ = ["StreamError", "StreamReader", "StreamWriter", "stream_reader", "stream_writer"]
@@ -256,27 +248,7 @@ def _create(name: str | None, size: int) -> tuple[str, str, int, mmap.mmap]:
     """Create a segment as create_map does (exclusive, 0600, creator record,
     shared flock, memory reserved), keeping the descriptor for the stream's
     byte locks."""
-    check_fits(shm_dir(), size, repr(name) if name is not None else "(new name)")
-    for _ in range(100):
-        n = check_new_name(name) if name is not None else new_name()
-        path = os.path.join(shm_dir(), clean_name(n))
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:
-            raise missing_dir(os.path.dirname(path)) or FileNotFoundError(errno.ENOENT, f"cannot create {path}", path) from None
-        except FileExistsError:
-            if name is not None:
-                raise FileExistsError(errno.EEXIST, f"segment {n!r} already exists", path) from None
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            set_xattr(fd, XATTR_CREATOR, _creator_record())
-            return n, path, fd, reserve_map(fd, size, repr(n), path)
-        except BaseException:
-            os.unlink(path)
-            os.close(fd)
-            raise
-    raise FileExistsError(errno.EEXIST, "could not find a free segment name")
+    return create_fd(check_new_name(name) if name is not None else None, size)
 
 
 class StreamWriter(_End):
