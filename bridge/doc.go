@@ -10,6 +10,14 @@
 // macOS, whose limit is 30 bytes); names beginning with ".npshm-tmp-" are
 // reserved for npshm's temporaries.
 //
+// Segments are created with O_CREAT|O_EXCL and mode 0600, and their memory
+// is reserved at create, so a full /dev/shm is an ErrNoSpace error then,
+// never a SIGBUS later. A request that cannot fit at all (more than the
+// directory's free space, or on a tmpfs more than the memory the machine or
+// this process's cgroup can give) is refused before anything is allocated;
+// the error names the fix (docker --shm-size, a Kubernetes memory emptyDir,
+// or NPSHM_DIR).
+//
 // # Backends: Linux and macOS
 //
 // $NPSHM_BACKEND (BackendEnv) says how segments are named. "dir", the
@@ -25,13 +33,7 @@
 // under its name, writing its header's first byte last; no memfd, so
 // CreateAnonymous makes an shm object and unlinks it at once. Any other
 // value is an error naming the variable (ErrUnknownBackend). The OS calls
-// live in internal/osshm. Segments are created with
-// O_CREAT|O_EXCL and mode 0600, and their memory is reserved at create, so
-// a full /dev/shm is an ErrNoSpace error then, never a SIGBUS later. A
-// request that cannot fit at all (more than the directory's free space, or
-// on a tmpfs more than the memory the machine or this process's cgroup can
-// give) is refused before anything is allocated; the error names the fix
-// (docker --shm-size, a Kubernetes memory emptyDir, or NPSHM_DIR).
+// live in internal/osshm.
 //
 // # Layout
 //
@@ -71,8 +73,9 @@
 // A received named file is held (shared flock) as an attach holds it, so
 // gc cannot take its name. A received sealed memfd whose missing pages
 // (a sparse file) memory cannot hold is refused with ErrNoSpace, not
-// mapped to run the process into the OOM killer. Whoever may write a named segment (its owner, and root: it
-// is made 0600) can still truncate it under every mapping, which faults
-// with SIGBUS, as with any shared file; that includes a peer that sends
-// its own named segment. Anonymous arrays cannot shrink.
+// mapped to run the process into the OOM killer. Whoever may write a named
+// segment (its owner, and root: it is made 0600) can still truncate it
+// under every mapping, which faults with SIGBUS, as with any shared file;
+// that includes a peer that sends its own named segment. Anonymous arrays
+// cannot shrink.
 package bridge
