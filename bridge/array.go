@@ -167,8 +167,8 @@ func newArray(seg *Segment) (*Array, error) {
 // objects cannot be read with pread on macOS. The mapping covers whole
 // pages of the object, so reading any of it cannot fault.
 func headerFromMapping(b []byte) (npy.Header, error) {
-	if len(b) == 0 {
-		return npy.Header{}, fmt.Errorf("%w: segment is empty", npy.ErrNotNpy)
+	if len(b) == 0 { // being published in place (not an npy image yet), or truncated, as the dir backend says
+		return npy.Header{}, fmt.Errorf("%w: segment is empty (%w)", npy.ErrNotNpy, npy.ErrTruncated)
 	}
 	total, err := npy.HeaderLen(b)
 	if err == nil && total < len(b) {

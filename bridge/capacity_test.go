@@ -156,6 +156,7 @@ func TestCreateBeyondMemory(t *testing.T) {
 // create with ErrNoSpace naming --shm-size, Kubernetes' emptyDir and
 // NPSHM_DIR, and nothing is left behind.
 func TestSmallTmpfs(t *testing.T) {
+	shmtest.NeedsDir(t)
 	dir := mountTmpfs(t, 64<<20)
 	fixes := []string{"--shm-size", "emptyDir", "medium: Memory", "NPSHM_DIR"}
 	for _, c := range creates {
@@ -211,6 +212,7 @@ func TestSmallTmpfs(t *testing.T) {
 // at create, before anything is allocated (the old code populated until
 // the OOM killer struck), naming what memory there is.
 func TestTmpfsLargerThanMemory(t *testing.T) {
+	shmtest.NeedsDir(t)
 	total := memoryTotal(t)
 	dir := mountTmpfs(t, 2*total+(64<<20))
 	n := int(2 * total / 8)

@@ -303,6 +303,9 @@ func TestReceiveHostileFDs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.kind == "not sealed" || tt.kind == "has no name" {
+				shmtest.NeedsDir(t) // shm_open maps an unsealed, unlinked file (macOS has no memfd seals)
+			}
 			p := newPeer(t)
 			fd, desc := tt.make(t)
 			defer unix.Close(fd)
@@ -364,6 +367,7 @@ func TestReceiveHostileFDs(t *testing.T) {
 // it can, readers opening it never see "no such segment": the name exists
 // at every moment. Counts are bounded; nothing is timed.
 func TestRepublishUnderLoad(t *testing.T) {
+	shmtest.NeedsDir(t)
 	name := shmtest.Name(t)
 	h := npy.Header{DType: npy.Int64, Shape: []int{8}}
 	first, err := bridge.Publish(name, h, nil)
@@ -423,6 +427,7 @@ func TestRepublishUnderLoad(t *testing.T) {
 // sees one consistent identity, never a name from one publish and a path
 // from another.
 func TestIdentityWhilePublishing(t *testing.T) {
+	shmtest.NeedsDir(t)
 	names := []string{shmtest.Name(t), shmtest.Name(t)}
 	a, err := bridge.CreateArray(names[0], npy.Header{DType: npy.Uint8, Shape: []int{64}})
 	if err != nil {
@@ -465,6 +470,7 @@ func TestIdentityWhilePublishing(t *testing.T) {
 // does until the name holds the next one) and opens the newest array; past
 // its bound it fails with ErrReplaced, not as if the name were missing.
 func TestOpenFollowsReplacements(t *testing.T) {
+	shmtest.NeedsDir(t)
 	a, err := replacedWhileOpening(t, 6)
 	if err != nil {
 		t.Fatalf("OpenArray after 6 replacements: %v", err)

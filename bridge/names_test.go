@@ -78,6 +78,7 @@ func TestReservedTempPrefix(t *testing.T) {
 // rather than read as "no such segment"; errors still match os.ErrNotExist.
 // A trailing slash in NPSHM_DIR changes nothing.
 func TestMissingDir(t *testing.T) {
+	shmtest.NeedsDir(t)
 	dir := filepath.Join(t.TempDir(), "no-such-dir")
 	for _, env := range []string{dir, dir + "/"} {
 		t.Setenv("NPSHM_DIR", env)

@@ -94,6 +94,14 @@ func Put(name string, src io.Reader) (*Array, error) {
 // half-filled array.
 func putInPlace(name string, src io.Reader, raw []byte, h npy.Header, nbytes int64) (*Array, error) {
 	size := int64(len(raw)) + nbytes
+	if f, ok := src.(*os.File); ok && isRegular(f) {
+		// a short file fails before the name is touched: creating it
+		// in place would first unlink the array published there
+		if st, err := f.Stat(); err == nil && st.Size() < size {
+			return nil, fmt.Errorf("put %q: %w: input has %d of %d data bytes",
+				cmp.Or(name, "(new name)"), ErrTruncated, max(st.Size()-int64(len(raw)), 0), nbytes)
+		}
+	}
 	var seg *Segment
 	var err error
 	if name == "" {
@@ -105,8 +113,9 @@ func putInPlace(name string, src io.Reader, raw []byte, h npy.Header, nbytes int
 		return nil, fmt.Errorf("put %q: %w", cmp.Or(name, "(new name)"), err)
 	}
 	copy(seg.data[1:], raw[1:])
-	if _, err = io.ReadFull(src, seg.data[len(raw):]); errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		err = fmt.Errorf("%w: input ends before its %d data bytes", ErrTruncated, nbytes)
+	n, err := io.ReadFull(src, seg.data[len(raw):])
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = fmt.Errorf("%w: input has %d of %d data bytes", ErrTruncated, n, nbytes)
 	}
 	if err != nil {
 		seg.discard()

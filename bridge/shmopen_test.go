@@ -156,3 +156,36 @@ func socketPair() (*net.UnixConn, *net.UnixConn, error) {
 	}
 	return conns[0], conns[1], nil
 }
+
+// TestShmOpenPutShortFile: with shm_open (publish in place), Put of a
+// truncated .npy file fails before it touches the name, saying how much
+// data there is: the array published there stays.
+func TestShmOpenPutShortFile(t *testing.T) {
+	t.Setenv("NPSHM_BACKEND", "shm_open")
+	name := shmtest.Name(t)
+	h := npy.Header{DType: npy.Float64, Shape: []int{100}}
+	a, err := bridge.Publish(name, h, nil)
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	a.Close()
+	defer bridge.Unlink(name)
+	raw, _ := h.Encode()
+	path := t.TempDir() + "/short.npy"
+	if err := os.WriteFile(path, append(raw, 1, 2, 3), 0o600); err != nil {
+		t.Fatalf("WriteFile: %v", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer f.Close()
+	if _, err := bridge.Put(name, f); !errors.Is(err, bridge.ErrTruncated) || !strings.Contains(err.Error(), "input has 3 of 800 data bytes") {
+		t.Errorf("Put of a short file: %v, want ErrTruncated saying 3 of 800 bytes", err)
+	}
+	b, err := bridge.OpenArray(name, bridge.ReadOnly)
+	if err != nil {
+		t.Fatalf("the array published before a failed Put: %v", err)
+	}
+	b.Close()
+}

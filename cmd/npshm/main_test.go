@@ -65,6 +65,7 @@ func npyFile(t *testing.T, h npy.Header, data []byte) string {
 }
 
 func TestPutInfoGetRm(t *testing.T) {
+	shmtest.NeedsDir(t)
 	name := shmtest.Name(t)
 	data := make([]byte, 6*4)
 	for i := range data {
@@ -311,6 +312,7 @@ func lines(out, s string) []string {
 // TestHostileNames: names holding control characters are shown escaped, one
 // name per line and cell, by every command; --json keeps them exact.
 func TestHostileNames(t *testing.T) {
+	shmtest.NeedsDir(t)
 	base := shmtest.Name(t)
 	name := base + hostile
 	t.Cleanup(func() { os.Remove(filepath.Join(bridge.Dir(), name)) })

@@ -16,6 +16,7 @@ import (
 // ls shows a stream's frame dtype and shape, slots, mode, frames sent and
 // live readers; rm removes it.
 func TestLsStream(t *testing.T) {
+	shmtest.NeedsDir(t)
 	w, err := stream.Create(shmtest.Name(t), npy.Header{DType: npy.Float32, Shape: []int{2, 3}}, stream.Options{Slots: 4, Lossy: true})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
