@@ -52,28 +52,12 @@ func SealedAgainstShrink(*os.File) bool { return false }
 // ftruncate fails with EINVAL), so no peer can shrink it under a mapping.
 const ShmSizeFixed = true
 
-// SetXattr sets an extended attribute; filesystems without them are ignored.
-func SetXattr(f *os.File, key, value string) error {
-	err := unix.Fsetxattr(int(f.Fd()), key, []byte(value), 0)
-	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EPERM) {
-		return nil
-	}
-	return err
-}
-
-// GetXattr reads an extended attribute of path (a link is not followed);
-// missing is ("", nil).
-func GetXattr(path, key string) (string, error) {
-	buf := make([]byte, 256)
-	n, err := unix.Lgetxattr(path, key, buf)
-	switch {
-	case errors.Is(err, unix.ENOATTR), errors.Is(err, unix.ENOTSUP), errors.Is(err, unix.EOPNOTSUPP):
-		return "", nil
-	case err != nil:
-		return "", err
-	}
-	return string(buf[:n]), nil
-}
+// Errors of the xattr calls that mean "no attribute" (GetXattr) and "this
+// filesystem keeps none" (SetXattr, GetXattr; EPERM: shm objects take none).
+var (
+	errNoXattr        = unix.ENOATTR
+	errsXattrUnusable = []error{unix.ENOTSUP, unix.EOPNOTSUPP, unix.EPERM}
+)
 
 // RenameNoReplace renames old to new, failing with os.ErrExist if new exists.
 func RenameNoReplace(old, new string) error { return unix.RenamexNp(old, new, unix.RENAME_EXCL) }

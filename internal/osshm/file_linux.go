@@ -72,29 +72,12 @@ func SealedAgainstShrink(f *os.File) bool {
 // it is a file in /dev/shm that ftruncate can shrink at any time.
 const ShmSizeFixed = false
 
-// SetXattr sets a user attribute; filesystems without xattrs are ignored
-// (lifecycle information is then unknown and gc leaves the file alone).
-func SetXattr(f *os.File, key, value string) error {
-	err := unix.Fsetxattr(int(f.Fd()), key, []byte(value), 0)
-	if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
-		return nil
-	}
-	return err
-}
-
-// GetXattr reads a user attribute of path (a link is not followed);
-// missing is ("", nil).
-func GetXattr(path, key string) (string, error) {
-	buf := make([]byte, 256)
-	n, err := unix.Lgetxattr(path, key, buf)
-	switch {
-	case errors.Is(err, unix.ENODATA), errors.Is(err, unix.ENOTSUP), errors.Is(err, unix.EOPNOTSUPP):
-		return "", nil
-	case err != nil:
-		return "", err
-	}
-	return string(buf[:n]), nil
-}
+// Errors of the xattr calls that mean "no attribute" (GetXattr) and "this
+// filesystem keeps none" (SetXattr, GetXattr).
+var (
+	errNoXattr        = unix.ENODATA
+	errsXattrUnusable = []error{unix.ENOTSUP, unix.EOPNOTSUPP}
+)
 
 // RenameNoReplace renames old to new, failing with os.ErrExist if new exists.
 func RenameNoReplace(old, new string) error {

@@ -220,3 +220,36 @@ func RemoveFile(path string) error {
 	}
 	return nil
 }
+
+// SetXattr sets a user attribute; filesystems without xattrs are ignored
+// (lifecycle information is then unknown and gc leaves the file alone).
+func SetXattr(f *os.File, key, value string) error {
+	err := unix.Fsetxattr(int(f.Fd()), key, []byte(value), 0)
+	if xattrUnusable(err) {
+		return nil
+	}
+	return err
+}
+
+// GetXattr reads a user attribute of path (a link is not followed);
+// missing is ("", nil).
+func GetXattr(path, key string) (string, error) {
+	buf := make([]byte, 256)
+	n, err := unix.Lgetxattr(path, key, buf)
+	switch {
+	case errors.Is(err, errNoXattr), xattrUnusable(err):
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+func xattrUnusable(err error) bool {
+	for _, e := range errsXattrUnusable {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
