@@ -60,7 +60,14 @@ type pyProc struct {
 
 func startPy(t *testing.T, args ...string) *pyProc {
 	t.Helper()
-	p := &pyProc{t: t, cmd: exec.Command(python(t), append([]string{"testdata/xlang.py"}, args...)...)}
+	return startScript(t, "testdata/xlang.py", args...)
+}
+
+// startScript runs a Python test script with args, spoken to line by line
+// on its stdin and stdout; it is killed at the end of the test.
+func startScript(t *testing.T, script string, args ...string) *pyProc {
+	t.Helper()
+	p := &pyProc{t: t, cmd: exec.Command(python(t), append([]string{script}, args...)...)}
 	p.cmd.Stderr = &p.stderr
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {

@@ -25,22 +25,7 @@ import (
 // startPeer runs testdata/stream_peer.py with args (see its doc).
 func startPeer(t *testing.T, args ...string) *pyProc {
 	t.Helper()
-	p := &pyProc{t: t, cmd: exec.Command(python(t), append([]string{"testdata/stream_peer.py"}, args...)...)}
-	p.cmd.Stderr = &p.stderr
-	var err error
-	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
-		t.Fatalf("StdinPipe: %v", err)
-	}
-	out, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatalf("StdoutPipe: %v", err)
-	}
-	p.stdout = bufio.NewScanner(out)
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start python: %v", err)
-	}
-	shmtest.Track(p.cmd.Process.Pid)
-	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
+	p := startScript(t, "testdata/stream_peer.py", args...)
 	if l := p.line(); l != "ready" {
 		t.Fatalf("stream_peer %v: %q\n%s", args, l, p.stderr.String())
 	}
